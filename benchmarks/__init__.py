@@ -1,0 +1,1 @@
+"""Benchmarks: planner throughput and the task suite."""

@@ -1,0 +1,1 @@
+"""hjepa: planning with hierarchical JEPA world models."""

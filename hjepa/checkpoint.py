@@ -1,0 +1,53 @@
+"""Orbax checkpoints of a training run, and loading a trained model."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+PyTree = Any
+
+
+def manager(directory: str, *, max_to_keep: int = 3) -> ocp.CheckpointManager:
+    """A checkpoint manager over `directory` (saves are atomic: temp dir, then rename)."""
+    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+    return ocp.CheckpointManager(os.path.abspath(directory), options=options)
+
+
+def save(mngr: ocp.CheckpointManager, step: int, tree: PyTree) -> None:
+    """Saves `tree` at `step` and waits until it is on disk."""
+    mngr.save(step, args=ocp.args.StandardSave(tree))
+    mngr.wait_until_finished()
+
+
+def restore(mngr: ocp.CheckpointManager, like: PyTree, step: int | None = None) -> PyTree:
+    """Restores the checkpoint at `step` (default: latest) into the structure of `like`.
+
+    Raises:
+      ValueError: no checkpoint, or one whose structure or shapes differ from `like`.
+    """
+    step = mngr.latest_step() if step is None else step
+    if step is None:
+        raise ValueError(f"checkpoint: no checkpoint found in {mngr.directory}")
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    try:
+        return mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"checkpoint {mngr.directory}/{step} does not match the expected configuration: {error}"
+        ) from None
+
+
+def read_json(path: str) -> dict:
+    """Reads a JSON file, with an error naming the file when it is missing or corrupt."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is corrupt: {error}") from None

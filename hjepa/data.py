@@ -1,0 +1,360 @@
+"""Reward-free data: collection on device, an on-disk dataset, and window sampling.
+
+On-disk format (a directory, every file written atomically):
+
+    manifest.json          format, version, task, obs kind and shapes, dtypes, policy, seed,
+                           library versions, and the list of shards
+    obs-00000.npy          observations [n, T+1, *obs_shape] of shard 0 (numpy .npy)
+    actions-00000.npy      actions [n, T, A] of shard 0
+    ...
+
+Every `.npy` opens memory-mapped with `numpy.load(path, mmap_mode="r")`. A dataset is
+first written under `<path>.partial/` and renamed into place when complete, so a reader
+never sees half a dataset; an interrupted collection resumes from its last complete shard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import shutil
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hjepa.tasks import Task, make
+
+FORMAT = "hjepa-dataset"
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplorationPolicy:
+    """Temporally correlated random actions (a clipped AR(1) process).
+
+    a_t = clip(correlation · a_{t-1} + sqrt(1 − correlation²) · σ · ε_t), with one σ per
+    episode drawn uniformly from [min_scale, max_scale] so the data hold slow and fast motion.
+    """
+
+    correlation: float = 0.8
+    min_scale: float = 0.1
+    max_scale: float = 1.0
+
+    def validate(self) -> None:
+        if not 0.0 <= self.correlation < 1.0:
+            raise ValueError(f"correlation: expected a number in [0, 1), got {self.correlation!r}")
+        if not 0.0 <= self.min_scale <= self.max_scale:
+            raise ValueError(
+                "min_scale/max_scale: expected 0 <= min_scale <= max_scale, "
+                f"got {self.min_scale!r} and {self.max_scale!r}"
+            )
+
+
+@functools.partial(jax.jit, static_argnames=("task", "policy", "num_episodes", "episode_length"))
+def collect_episodes(
+    task: Task,
+    policy: ExplorationPolicy,
+    key: jax.Array,
+    *,
+    num_episodes: int,
+    episode_length: int,
+) -> tuple[jax.Array, jax.Array]:
+    """Rolls out the exploration policy in `num_episodes` episodes at once.
+
+    Returns:
+      (obs [N, T+1, *obs_shape], actions [N, T, A]) with T = episode_length.
+    """
+
+    def episode(key):
+        reset_key, scale_key, noise_key = jax.random.split(key, 3)
+        state = task.reset(reset_key).state
+        scale = jax.random.uniform(scale_key, (), minval=policy.min_scale,
+                                   maxval=policy.max_scale)
+        low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
+        innovation = jnp.sqrt(1.0 - policy.correlation**2)
+
+        def step(carry, step_key):
+            state, action = carry
+            noise = jax.random.normal(step_key, (task.action_size,))
+            action = policy.correlation * action + innovation * scale * noise
+            action = jnp.clip(action, low, high)
+            next_state = task.step(state, action)
+            return (next_state, action), (task.observe(next_state), action)
+
+        first_obs = task.observe(state)
+        _, (obs, actions) = jax.lax.scan(
+            step, (state, jnp.zeros(task.action_size)), jax.random.split(noise_key, episode_length)
+        )
+        return jnp.concatenate([first_obs[None], obs]), actions
+
+    return jax.vmap(episode)(jax.random.split(key, num_episodes))
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for name in ("hjepa", "jax", "brax", "numpy"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Writes `data` to `path` via a temporary file and a rename."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: str, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def atomic_save_npy(path: str, array: np.ndarray) -> None:
+    """Saves a .npy file via a temporary file and a rename."""
+    tmp = f"{path}.tmp-{os.getpid()}.npy"
+    np.save(tmp, array)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectConfig:
+    """What `collect` gathers. Hashable and saved in the manifest."""
+
+    task: str = "reacher"
+    obs: str = "state"
+    num_episodes: int = 1000
+    episode_length: int = 50
+    episodes_per_shard: int = 500
+    seed: int = 0
+    policy: ExplorationPolicy = ExplorationPolicy()
+
+    def validate(self) -> None:
+        make(self.task, self.obs)  # raises on unknown names
+        for name in ("num_episodes", "episode_length", "episodes_per_shard"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        self.policy.validate()
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def collect(config: CollectConfig, path: str, *, overwrite: bool = False,
+            progress: bool = True) -> "Dataset":
+    """Collects a reward-free dataset into the directory `path`, shard by shard.
+
+    Resumes an interrupted collection of the same config from its last complete shard.
+    Shard i is drawn from `fold_in(key(seed), i)`, so an interrupted and resumed collection
+    writes the same bytes as an uninterrupted one.
+
+    Raises:
+      ValueError: bad config; `path` exists and `overwrite` is False; a partial collection
+        of another config is in the way.
+    """
+    config.validate()
+    path = os.path.abspath(path)
+    if os.path.exists(path):
+        if not overwrite:
+            raise ValueError(
+                f"path: {path} already exists; pass overwrite=True (--overwrite) to replace it"
+            )
+    partial = path + ".partial"
+    config_path = os.path.join(partial, "collect-config.json")
+    if os.path.isdir(partial):
+        try:
+            with open(config_path) as f:
+                previous = json.load(f)
+        except (OSError, json.JSONDecodeError):
+            previous = None
+        if previous != json.loads(json.dumps(config.to_dict())):
+            raise ValueError(
+                f"path: {partial} holds an interrupted collection of another config; "
+                "remove it or collect with the same config to resume"
+            )
+    else:
+        os.makedirs(partial)
+        atomic_write_json(config_path, config.to_dict())
+
+    task = make(config.task, config.obs)
+    key = jax.random.key(config.seed)
+    num_shards = -(-config.num_episodes // config.episodes_per_shard)
+    shards = []
+    iterator = range(num_shards)
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, desc="collect", unit="shard")
+    for index in iterator:
+        count = min(config.episodes_per_shard, config.num_episodes - index * config.episodes_per_shard)
+        names = {"obs": f"obs-{index:05d}.npy", "actions": f"actions-{index:05d}.npy",
+                 "episodes": count}
+        done = all(os.path.exists(os.path.join(partial, names[k])) for k in ("obs", "actions"))
+        if not done:
+            obs, actions = collect_episodes(
+                task, config.policy, jax.random.fold_in(key, index),
+                num_episodes=count, episode_length=config.episode_length,
+            )
+            obs_np = np.asarray(obs)
+            if task.obs_kind == "pixels":
+                obs_np = obs_np.astype(np.uint8)
+            atomic_save_npy(os.path.join(partial, names["actions"]), np.asarray(actions))
+            atomic_save_npy(os.path.join(partial, names["obs"]), obs_np)
+        shards.append(names)
+
+    manifest = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "task": config.task,
+        "obs_kind": config.obs,
+        "obs_shape": list(task.obs_shape),
+        "obs_dtype": "uint8" if task.obs_kind == "pixels" else "float32",
+        "action_size": task.action_size,
+        "episode_length": config.episode_length,
+        "num_episodes": config.num_episodes,
+        "seed": config.seed,
+        "collect_config": config.to_dict(),
+        "versions": _versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "shards": shards,
+    }
+    atomic_write_json(os.path.join(partial, "manifest.json"), manifest)
+    os.remove(config_path)
+    if os.path.exists(path):  # overwrite: replace only once the new dataset is complete
+        old = path + ".old"
+        os.replace(path, old)
+        os.replace(partial, path)
+        shutil.rmtree(old)
+    else:
+        os.replace(partial, path)
+    return load(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A dataset on disk: the manifest and memory-mapped shards."""
+
+    path: str
+    manifest: dict
+    obs_shards: tuple  # each [n, T+1, *obs_shape], memory-mapped
+    action_shards: tuple  # each [n, T, A], memory-mapped
+
+    @property
+    def task(self) -> str:
+        return self.manifest["task"]
+
+    @property
+    def obs_kind(self) -> str:
+        return self.manifest["obs_kind"]
+
+    @property
+    def num_episodes(self) -> int:
+        return self.manifest["num_episodes"]
+
+    @property
+    def episode_length(self) -> int:
+        return self.manifest["episode_length"]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """All episodes in memory: (obs [N, T+1, *obs_shape], actions [N, T, A])."""
+        return (np.concatenate([np.asarray(o) for o in self.obs_shards]),
+                np.concatenate([np.asarray(a) for a in self.action_shards]))
+
+
+def load(path: str, *, task: str | None = None, obs_kind: str | None = None) -> Dataset:
+    """Opens a dataset written by `collect`, checking it against what the caller expects.
+
+    Raises:
+      ValueError: the path does not exist or is not a complete dataset; a file is
+        missing or truncated; the dataset holds another task or observation kind.
+    """
+    path = os.path.abspath(path)
+    manifest_path = os.path.join(path, "manifest.json")
+    if not os.path.isdir(path):
+        raise ValueError(f"dataset path: expected a dataset directory, {path} does not exist")
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(
+            f"dataset path: {path} has no manifest.json (not a dataset, or an incomplete one)"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"dataset manifest {manifest_path} is corrupt: {error}") from None
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"dataset manifest {manifest_path}: format is not {FORMAT!r}")
+    if task is not None and manifest["task"] != task:
+        raise ValueError(
+            f"dataset {path}: expected task {task!r}, the dataset holds {manifest['task']!r}"
+        )
+    if obs_kind is not None and manifest["obs_kind"] != obs_kind:
+        raise ValueError(
+            f"dataset {path}: expected {obs_kind!r} observations, the dataset holds "
+            f"{manifest['obs_kind']!r} observations"
+        )
+    obs_shards, action_shards = [], []
+    length = manifest["episode_length"]
+    for shard in manifest["shards"]:
+        n = shard["episodes"]
+        expected = {
+            "obs": ((n, length + 1, *manifest["obs_shape"]), manifest["obs_dtype"]),
+            "actions": ((n, length, manifest["action_size"]), "float32"),
+        }
+        for kind, (shape, dtype) in expected.items():
+            file = os.path.join(path, shard[kind])
+            try:
+                array = np.load(file, mmap_mode="r")
+            except (OSError, ValueError) as error:
+                raise ValueError(f"dataset file {file} is missing or corrupt: {error}") from None
+            if array.shape != shape or array.dtype != np.dtype(dtype):
+                raise ValueError(
+                    f"dataset file {file}: expected {dtype}{list(shape)}, "
+                    f"found {array.dtype}{list(array.shape)}"
+                )
+            (obs_shards if kind == "obs" else action_shards).append(array)
+    return Dataset(path, manifest, tuple(obs_shards), tuple(action_shards))
+
+
+def sample_windows(
+    obs: jax.Array, actions: jax.Array, key: jax.Array, *, batch_size: int, window: int
+) -> tuple[jax.Array, jax.Array]:
+    """Samples random windows of `window` steps from episodes held in memory. Jittable.
+
+    Args:
+      obs: [N, T+1, *obs_shape].
+      actions: [N, T, A].
+      key: a `jax.random` key.
+      batch_size: B.
+      window: W <= T.
+
+    Returns:
+      (obs [B, W+1, *obs_shape], actions [B, W, A]).
+    """
+    num_episodes, length = actions.shape[0], actions.shape[1]
+    episode_key, start_key = jax.random.split(key)
+    episodes = jax.random.randint(episode_key, (batch_size,), 0, num_episodes)
+    starts = jax.random.randint(start_key, (batch_size,), 0, length - window + 1)
+
+    def take(episode, start):
+        o = jax.lax.dynamic_slice_in_dim(obs[episode], start, window + 1, axis=0)
+        a = jax.lax.dynamic_slice_in_dim(actions[episode], start, window, axis=0)
+        return o, a
+
+    return jax.vmap(take)(episodes, starts)

@@ -1,0 +1,136 @@
+"""What every goal-reaching task provides, and the registry behind `hjepa.tasks.make`."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import jax
+import numpy as np
+from flax import struct
+
+import planners
+
+PyTree = Any
+
+OBS_KINDS = ("state", "pixels")
+
+
+@struct.dataclass
+class Goal:
+    """A goal for one episode.
+
+    Attributes:
+      obs: the goal as an observation of the goal configuration [*obs_shape]; this is all a
+        learned planner may see of the goal.
+      position: where the goal is, in the task's success metric (e.g. the fingertip's xy) [P];
+        privileged, used for success and distance only.
+      state: the physics state of the goal configuration (for rendering and the oracle).
+    """
+
+    obs: jax.Array
+    position: jax.Array
+    state: PyTree
+
+
+@struct.dataclass
+class Episode:
+    """The start of one episode: the physics state and the goal."""
+
+    state: PyTree
+    goal: Goal
+
+
+class Task:
+    """A goal-reaching task on Brax physics. Immutable: every method is a pure function.
+
+    Subclasses set the attributes below and implement the methods. Instances come from
+    `hjepa.tasks.make`, which caches them, so a task can be a static argument of `jax.jit`.
+
+    Attributes:
+      name: the registry name.
+      obs_kind: "state" or "pixels".
+      obs_shape: shape of one observation.
+      action_size: A.
+      action_low, action_high: bounds [A] (numpy).
+      episode_length: control steps per episode.
+      success_threshold: distance below which the final state counts as a success.
+      dynamics: a hashable `(env_params, state, action [A]) -> state` for `planners.mpc`.
+    """
+
+    name: str
+    obs_kind: str
+    obs_shape: tuple[int, ...]
+    action_size: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+    episode_length: int
+    success_threshold: float
+    dynamics: Callable
+
+    @property
+    def env_params(self) -> PyTree:
+        """What `dynamics` reads besides the state (None: the system is a constant)."""
+        return None
+
+    def reset(self, key: jax.Array) -> Episode:
+        """Draws a start state and a goal. Vmappable over keys."""
+        raise NotImplementedError
+
+    def step(self, state: PyTree, action: jax.Array) -> PyTree:
+        """One control step of the true dynamics; action [A] is clipped to the bounds."""
+        return self.dynamics(self.env_params, state, action)
+
+    def observe(self, state: PyTree) -> jax.Array:
+        """The observation [*obs_shape] of a physics state."""
+        raise NotImplementedError
+
+    def position(self, state: PyTree) -> jax.Array:
+        """Where the state is, in the success metric's space [P]."""
+        raise NotImplementedError
+
+    def distance(self, state: PyTree, goal: Goal) -> jax.Array:
+        """Distance [] between a state and the goal, in the success metric."""
+        raise NotImplementedError
+
+    def success(self, state: PyTree, goal: Goal) -> jax.Array:
+        """Whether `state` reaches `goal` (bool [])."""
+        return self.distance(state, goal) < self.success_threshold
+
+    def oracle_problem(self, state: PyTree, goal: Goal) -> planners.Problem:
+        """A `planners.Problem` that steps the true physics from `state` toward `goal`."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, obs={self.obs_kind!r})"
+
+
+_REGISTRY: dict[str, Callable[..., Task]] = {}
+
+
+def register(name: str, factory: Callable[..., Task]) -> None:
+    """Registers a task factory `factory(obs=...) -> Task` under `name`."""
+    _REGISTRY[name] = factory
+
+
+def names() -> tuple[str, ...]:
+    """The registered task names."""
+    return tuple(sorted(_REGISTRY))
+
+
+@functools.lru_cache(maxsize=None)
+def make(name: str, obs: str = "state") -> Task:
+    """Makes (and caches) a task.
+
+    Args:
+      name: a registered task name (see `names()`).
+      obs: "state" or "pixels".
+
+    Raises:
+      ValueError: for an unknown name or observation kind.
+    """
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"task name: expected one of {list(names())}, got {name!r}")
+    if obs not in OBS_KINDS:
+        raise ValueError(f"obs: expected one of {list(OBS_KINDS)}, got {obs!r}")
+    return _REGISTRY[name](obs=obs)

@@ -1,0 +1,306 @@
+"""Training the JEPA world model: a pure jitted train step and `fit()` around it."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from hjepa import checkpoint as ckpt
+from hjepa import data as data_lib
+from hjepa import losses
+from hjepa import model as model_lib
+from hjepa.model import ModelConfig
+
+PyTree = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How to train. Hashable; saved in the run directory.
+
+    Attributes:
+      steps: optimiser steps.
+      batch_size: windows per batch.
+      window: prediction steps per window (the multi-step rollout length).
+      learning_rate: peak Adam learning rate (cosine decay to 10% over `steps`).
+      grad_clip: global-norm gradient clipping.
+      seed: seeds parameters and the batches (batch t uses fold_in(key, t)).
+      checkpoint_every: steps between checkpoints.
+      log_every: steps between metric records (steps run in jitted chunks of this size).
+      loss: term weights.
+    """
+
+    steps: int = 3000
+    batch_size: int = 256
+    window: int = 8
+    learning_rate: float = 1e-3
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 1000
+    log_every: int = 100
+    loss: losses.LossConfig = losses.LossConfig()
+
+    def validate(self, episode_length: int | None = None) -> None:
+        for name in ("steps", "batch_size", "window", "checkpoint_every", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size: expected at least 2 (VICReg needs a batch), got "
+                             f"{self.batch_size}")
+        for name in ("learning_rate", "grad_clip"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{name}: expected a positive number, got {value!r}")
+        if episode_length is not None and self.window > episode_length:
+            raise ValueError(
+                f"window: expected at most the dataset's episode length {episode_length}, "
+                f"got {self.window}"
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        data = dict(data)
+        data["loss"] = losses.LossConfig(**data["loss"])
+        return cls(**data)
+
+
+class TrainState(NamedTuple):
+    step: jax.Array  # []
+    params: PyTree
+    opt_state: PyTree
+
+
+def optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    schedule = optax.cosine_decay_schedule(config.learning_rate, config.steps, alpha=0.1)
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip), optax.adam(schedule))
+
+
+def init_state(model_config: ModelConfig, config: TrainConfig, obs_mean, obs_std) -> TrainState:
+    params = model_lib.init(model_config, jax.random.key(config.seed), obs_mean, obs_std)
+    return TrainState(jnp.zeros((), jnp.int32), params, optimizer(config).init(params))
+
+
+def loss_fn(params, model_config: ModelConfig, loss_config: losses.LossConfig, obs, actions):
+    """JEPA loss on windows obs [B, W+1, *obs_shape], actions [B, W, A]."""
+    latents = model_lib.encode(model_config, params, obs)  # [B, W+1, D]
+    predicted = jax.vmap(lambda z, a: model_lib.rollout(model_config, params, z, a))(
+        latents[:, 0], actions
+    )  # [B, W, D]
+    return losses.jepa_loss(latents, predicted, loss_config)
+
+
+def train_step(state: TrainState, obs, actions, *, model_config: ModelConfig,
+               config: TrainConfig) -> tuple[TrainState, dict]:
+    """One optimiser step on a batch. Pure."""
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(
+        state.params, model_config, config.loss, obs, actions
+    )
+    updates, opt_state = optimizer(config).update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    return TrainState(state.step + 1, params, opt_state), metrics
+
+
+@functools.partial(jax.jit, static_argnames=("model_config", "config", "num_steps"))
+def train_chunk(state: TrainState, all_obs, all_actions, *, model_config: ModelConfig,
+                config: TrainConfig, num_steps: int) -> tuple[TrainState, dict]:
+    """`num_steps` train steps on windows sampled from in-memory episodes.
+
+    all_obs [N, T+1, *obs_shape], all_actions [N, T, A]. Batch t is drawn with
+    fold_in(key(seed + 1), t), so the result depends only on the seed and the step.
+    Returns the final state and the metrics averaged over the chunk.
+    """
+    data_key = jax.random.key(config.seed + 1)
+
+    def body(state, _):
+        key = jax.random.fold_in(data_key, state.step)
+        obs, actions = data_lib.sample_windows(
+            all_obs, all_actions, key, batch_size=config.batch_size, window=config.window
+        )
+        return train_step(state, obs, actions, model_config=model_config, config=config)
+
+    state, metrics = jax.lax.scan(body, state, None, length=num_steps)
+    return state, jax.tree.map(jnp.mean, metrics)
+
+
+class TrainingError(RuntimeError):
+    """Training stopped on a fault (non-finite loss, collapsed latents)."""
+
+
+def _run_record(model_config: ModelConfig, config: TrainConfig, dataset) -> dict:
+    return {
+        "model": model_config.to_dict(),
+        "train": config.to_dict(),
+        "dataset": {"task": dataset.task, "obs_kind": dataset.obs_kind,
+                    "path": dataset.path, "num_episodes": dataset.num_episodes},
+    }
+
+
+def fit(
+    model_config: ModelConfig,
+    config: TrainConfig,
+    dataset: data_lib.Dataset,
+    run_dir: str,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    collapse_std: float = 1e-3,
+) -> TrainState:
+    """Trains the world model, checkpointing to `run_dir` and resuming from it.
+
+    `run_dir` holds `config.json` (model, train and dataset configs), `metrics.jsonl`,
+    TensorBoard events under `tb/` and orbax checkpoints under `checkpoints/`. Calling
+    `fit` again with the same configs resumes from the latest checkpoint and, for the same
+    seed, ends with the same parameters as an uninterrupted run.
+
+    Raises:
+      ValueError: bad configs, or `run_dir` holds a run of another configuration.
+      TrainingError: the loss became non-finite or the latents collapsed (the last good
+        checkpoint is kept).
+    """
+    model_config.validate()
+    config.validate(dataset.episode_length)
+    if tuple(model_config.obs_shape) != tuple(dataset.manifest["obs_shape"]):
+        raise ValueError(
+            f"model obs_shape {tuple(model_config.obs_shape)} does not match the dataset's "
+            f"observations {tuple(dataset.manifest['obs_shape'])} ({dataset.obs_kind})"
+        )
+    if model_config.action_size != dataset.manifest["action_size"]:
+        raise ValueError(
+            f"model action_size {model_config.action_size} does not match the dataset's "
+            f"{dataset.manifest['action_size']}"
+        )
+    record = _run_record(model_config, config, dataset)
+    record_for_compare = json.loads(json.dumps(record))
+    config_path = os.path.join(run_dir, "config.json")
+    if os.path.exists(config_path):
+        previous = ckpt.read_json(config_path)
+        same = {k: previous.get(k) for k in ("model", "train")} == {
+            k: record_for_compare[k] for k in ("model", "train")}
+        if not same and not overwrite:
+            raise ValueError(
+                f"run_dir: {run_dir} holds a run of another configuration; choose another "
+                "directory or pass overwrite=True (--overwrite)"
+            )
+        if not same:
+            import shutil
+
+            shutil.rmtree(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    data_lib.atomic_write_json(config_path, record)
+
+    all_obs, all_actions = dataset.arrays()
+    mean = all_obs.reshape(-1, *all_obs.shape[2:]).mean(axis=0)
+    std = all_obs.reshape(-1, *all_obs.shape[2:]).std(axis=0)
+    state = init_state(model_config, config, mean, std)
+    mngr = ckpt.manager(os.path.join(run_dir, "checkpoints"))
+    if mngr.latest_step() is not None:
+        state = ckpt.restore(mngr, state)
+    start = int(state.step)
+    _truncate_metrics(os.path.join(run_dir, "metrics.jsonl"), start)
+
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(os.path.join(run_dir, "tb"))
+    all_obs, all_actions = jnp.asarray(all_obs), jnp.asarray(all_actions)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps, initial=start, desc="train", unit="step")
+    try:
+        step = start
+        while step < config.steps:
+            chunk = min(config.log_every, config.steps - step,
+                        config.checkpoint_every - step % config.checkpoint_every)
+            t0 = time.perf_counter()
+            new_state, metrics = train_chunk(state, all_obs, all_actions, model_config=model_config,
+                                             config=config, num_steps=chunk)
+            metrics = {k: float(v) for k, v in metrics.items()}
+            elapsed = time.perf_counter() - t0
+            if not np.isfinite(metrics["loss"]):
+                raise TrainingError(
+                    f"non-finite loss at step {step + chunk}; the last good checkpoint "
+                    f"(step {mngr.latest_step()}) is kept in {run_dir}"
+                )
+            if metrics["latent_std_min"] < collapse_std:
+                raise TrainingError(
+                    f"latents collapsed at step {step + chunk}: a latent dimension's std is "
+                    f"{metrics['latent_std_min']:.2e} < {collapse_std:.0e}; the last good "
+                    f"checkpoint (step {mngr.latest_step()}) is kept in {run_dir}"
+                )
+            state, step = new_state, step + chunk
+            metrics["steps_per_second"] = chunk / elapsed
+            _log(run_dir, writer, step, metrics)
+            if bar is not None:
+                bar.update(chunk)
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}", pred=f"{metrics['prediction']:.4f}")
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                ckpt.save(mngr, step, state)
+    finally:
+        if bar is not None:
+            bar.close()
+        writer.close()
+        mngr.close()
+    return state
+
+
+def _log(run_dir: str, writer, step: int, metrics: dict) -> None:
+    for name, value in metrics.items():
+        writer.add_scalar(f"train/{name}", value, step)
+    with open(os.path.join(run_dir, "metrics.jsonl"), "a") as f:
+        f.write(json.dumps({"step": step, **metrics}) + "\n")
+
+
+def _truncate_metrics(path: str, step: int) -> None:
+    """Drops metric lines past `step` (left by a run interrupted after its last checkpoint)."""
+    if not os.path.exists(path):
+        return
+    kept = []
+    with open(path) as f:
+        for line in f:
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (json.JSONDecodeError, KeyError):
+                break
+    data_lib.atomic_write_bytes(path, "".join(kept).encode())
+
+
+def load_run(run_dir: str, *, task: str | None = None) -> tuple[ModelConfig, TrainConfig, PyTree]:
+    """Loads a trained model from a run directory: (model config, train config, params).
+
+    Raises:
+      ValueError: missing or corrupt files, a run of another task, or a checkpoint that
+        does not match the run's configuration.
+    """
+    record = ckpt.read_json(os.path.join(run_dir, "config.json"))
+    if task is not None and record["dataset"]["task"] != task:
+        raise ValueError(
+            f"run {run_dir}: expected a model of task {task!r}, it was trained on "
+            f"{record['dataset']['task']!r}"
+        )
+    model_config = ModelConfig.from_dict(record["model"])
+    config = TrainConfig.from_dict(record["train"])
+    like = TrainState(jnp.zeros((), jnp.int32),
+                      model_lib.init(model_config, jax.random.key(0)),
+                      optimizer(config).init(model_lib.init(model_config, jax.random.key(0))))
+    mngr = ckpt.manager(os.path.join(run_dir, "checkpoints"))
+    try:
+        state = ckpt.restore(mngr, like)
+    finally:
+        mngr.close()
+    return model_config, config, state.params

@@ -1,0 +1,183 @@
+"""The seam between planners and models: `Problem`, `Plan`, and rollouts.
+
+A planner sees only a `Problem`: an initial state, a step function and a terminal cost,
+plus the params both read. It never knows whether the step is a learned latent model or
+true physics.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+PyTree = Any
+Array = jax.Array
+
+
+@struct.dataclass
+class Problem:
+    """A finite-horizon optimal-control problem, as a pytree.
+
+    Attributes:
+      step: `(params, state, action [A]) -> (next_state, cost [])`. Static: keep it a
+        module-level function or a hashable callable so jitted planners never retrace.
+      terminal_cost: `(params, state) -> cost []`. Static, like `step`.
+      params: what `step` and `terminal_cost` read (model params, goal latent, ...).
+      init_state: the state the plan starts from (a latent [D], a Brax state, ...).
+      action_low: lower action bounds [A].
+      action_high: upper action bounds [A].
+    """
+
+    step: Callable = struct.field(pytree_node=False)
+    terminal_cost: Callable = struct.field(pytree_node=False)
+    params: PyTree
+    init_state: PyTree
+    action_low: Array  # [A]
+    action_high: Array  # [A]
+
+    @property
+    def action_size(self) -> int:
+        return self.action_low.shape[-1]
+
+
+class Plan(NamedTuple):
+    """What a planner returns.
+
+    Attributes:
+      actions: best action sequence found [H, A].
+      cost: its total cost [].
+      trace: best cost after each iteration [I] (non-increasing).
+      info: planner diagnostics, e.g. `{"fallback": bool []}`: True when no finite-cost
+        candidate was found and the plan is the (clipped) initial actions.
+    """
+
+    actions: Array  # [H, A]
+    cost: Array  # []
+    trace: Array  # [I]
+    info: dict
+
+
+def zero_terminal_cost(params: PyTree, state: PyTree) -> Array:
+    """A terminal cost of zero, for problems scored by their running cost alone."""
+    del params, state
+    return jnp.zeros(())
+
+
+def rollout(problem: Problem, actions: Array) -> tuple[PyTree, Array, Array]:
+    """Steps `problem` through an action sequence.
+
+    Args:
+      problem: the problem.
+      actions: [H, A].
+
+    Returns:
+      (states, step_costs, terminal_cost): states after each step (a pytree with a leading
+      axis H), step costs [H], terminal cost [].
+    """
+
+    def body(state, action):
+        next_state, cost = problem.step(problem.params, state, action)
+        return next_state, (next_state, cost)
+
+    final_state, (states, costs) = jax.lax.scan(body, problem.init_state, actions)
+    return states, costs, problem.terminal_cost(problem.params, final_state)
+
+
+def total_cost(problem: Problem, actions: Array) -> Array:
+    """Sum of step costs plus terminal cost of `actions` [H, A] -> []."""
+
+    def body(state, action):
+        next_state, cost = problem.step(problem.params, state, action)
+        return next_state, cost
+
+    final_state, costs = jax.lax.scan(body, problem.init_state, actions)
+    return jnp.sum(costs) + problem.terminal_cost(problem.params, final_state)
+
+
+def finite_or_inf(costs: Array) -> Array:
+    """Replaces NaN and -inf/+inf costs with +inf, so they never win a comparison."""
+    return jnp.where(jnp.isfinite(costs), costs, jnp.inf)
+
+
+def clip_actions(problem: Problem, actions: Array) -> Array:
+    """Projects actions [..., A] onto the problem's bounds."""
+    return jnp.clip(actions, problem.action_low, problem.action_high)
+
+
+def sanitize_actions(problem: Problem, actions: Array) -> Array:
+    """Replaces non-finite entries by the middle of the bounds, then clips [..., A]."""
+    middle = 0.5 * (problem.action_low + problem.action_high)
+    middle = jnp.where(jnp.isfinite(middle), middle, 0.0)
+    return clip_actions(problem, jnp.where(jnp.isfinite(actions), actions, middle))
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _is_tracer(x: Any) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+def check_problem(problem: Problem, init_actions: Any) -> None:
+    """Checks a problem and its initial actions at a planner's public boundary.
+
+    Raises:
+      ValueError: naming the argument, what was expected and what came.
+    """
+    if not isinstance(problem, Problem):
+        raise ValueError(f"problem: expected a planners.Problem, got {type(problem).__name__}")
+    if not callable(problem.step) or not callable(problem.terminal_cost):
+        raise ValueError("problem: step and terminal_cost must be callables")
+    low, high = problem.action_low, problem.action_high
+    if jnp.ndim(low) != 1 or jnp.shape(low) != jnp.shape(high):
+        raise ValueError(
+            "problem.action_low/action_high: expected two vectors of the same shape [A], "
+            f"got {jnp.shape(low)} and {jnp.shape(high)}"
+        )
+    if not (_is_tracer(low) or _is_tracer(high)):
+        if np.any(np.asarray(low) > np.asarray(high)):
+            raise ValueError(
+                "problem.action_low/action_high: expected low <= high in every dimension, "
+                f"got low={low} high={high}"
+            )
+    shape = jnp.shape(init_actions)
+    if len(shape) != 2 or shape[1] != jnp.shape(low)[0] or shape[0] < 1:
+        raise ValueError(
+            f"init_actions: expected shape [H, {jnp.shape(low)[0]}] with H >= 1 "
+            f"(the action bounds have {jnp.shape(low)[0]} dimensions), got {shape}"
+        )
+
+
+def check_key(key: Any) -> None:
+    """Checks that `key` is a JAX PRNG key (typed or raw uint32[2])."""
+    if key is None:
+        raise ValueError("key: expected a jax.random key, got None (keys are never defaulted)")
+    dtype = getattr(key, "dtype", None)
+    if dtype is None:
+        raise ValueError(f"key: expected a jax.random key, got {type(key).__name__}")
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        if jnp.ndim(key) != 0:
+            raise ValueError(f"key: expected a single key, got a batch of shape {jnp.shape(key)}")
+        return
+    if dtype != jnp.uint32 or jnp.shape(key) != (2,):
+        raise ValueError(
+            f"key: expected a jax.random key (uint32[2] or typed), got {dtype}{list(jnp.shape(key))}"
+        )
+
+
+def check_positive(name: str, value: Any, *, integer: bool = True) -> None:
+    """Raises a ValueError unless `value` is a positive int (or float if integer=False)."""
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or value <= 0:
+        kind = "a positive integer" if integer else "a positive number"
+        raise ValueError(f"{name}: expected {kind}, got {value!r}")
+
+
+def check_nonnegative(name: str, value: Any) -> None:
+    """Raises a ValueError unless `value` is a non-negative number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{name}: expected a non-negative number, got {value!r}")

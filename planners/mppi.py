@@ -1,0 +1,142 @@
+"""Model-predictive path integral control (MPPI) over a `Problem`."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from planners import base
+from planners.base import Plan, Problem
+
+
+def mppi(
+    problem: Problem,
+    init_actions: jax.Array,
+    key: jax.Array,
+    *,
+    num_samples: int = 256,
+    iterations: int = 6,
+    temperature: float = 0.1,
+    noise_std: float = 0.3,
+    noise_decay: float = 1.0,
+) -> Plan:
+    """Plans by MPPI: Gaussian perturbations of a mean sequence, re-weighted by cost.
+
+    Each iteration samples `num_samples` sequences around the current mean (the mean
+    itself is always one of them), scores them with the problem's total cost and moves the
+    mean to their softmin-weighted average. The temperature is relative to the spread of
+    the finite costs in the iteration, so the weights do not depend on the cost's scale or
+    offset. The best sequence ever scored is returned; non-finite costs get zero weight and
+    never win.
+
+    Args:
+      problem: the problem; `jax.vmap` over a batch of problems works.
+      init_actions: the initial mean [H, A] (e.g. the previous plan, shifted).
+      key: a `jax.random` key, consumed.
+      num_samples: sequences scored per iteration (> 0).
+      iterations: update rounds (> 0).
+      temperature: softmin temperature in units of the costs' standard deviation (> 0).
+      noise_std: standard deviation of the action perturbations (> 0).
+      noise_decay: factor applied to `noise_std` after each iteration (in (0, 1]).
+
+    Returns:
+      A `Plan` with actions [H, A] inside the bounds, its cost [], the best cost after each
+      iteration [iterations], and `info["fallback"]`: True when every candidate had a
+      non-finite cost and the plan is the initial actions, sanitised and clipped.
+
+    Example:
+      >>> plan = planners.mppi(problem, jnp.zeros((16, 2)), jax.random.key(0))
+    """
+    base.check_problem(problem, init_actions)
+    base.check_key(key)
+    base.check_positive("num_samples", num_samples)
+    base.check_positive("iterations", iterations)
+    base.check_positive("temperature", temperature, integer=False)
+    base.check_positive("noise_std", noise_std, integer=False)
+    if not isinstance(noise_decay, (int, float)) or not 0.0 < noise_decay <= 1.0:
+        raise ValueError(f"noise_decay: expected a number in (0, 1], got {noise_decay!r}")
+    return _mppi(
+        problem,
+        jnp.asarray(init_actions, jnp.result_type(float)),
+        key,
+        num_samples=num_samples,
+        iterations=iterations,
+        temperature=float(temperature),
+        noise_std=float(noise_std),
+        noise_decay=float(noise_decay),
+    )
+
+
+def softmin_weights(costs: jax.Array, temperature: float) -> jax.Array:
+    """Softmin weights [N] of costs [N], temperature relative to the finite costs' std.
+
+    Non-finite costs get weight 0; if no cost is finite, all weights are 0.
+    """
+    finite = jnp.isfinite(costs)
+    count = jnp.maximum(jnp.sum(finite), 1)
+    safe = jnp.where(finite, costs, 0.0)
+    lowest = jnp.min(jnp.where(finite, costs, jnp.inf))
+    lowest = jnp.where(jnp.isfinite(lowest), lowest, 0.0)
+    mean = jnp.sum(safe) / count
+    spread = jnp.sqrt(jnp.sum(jnp.where(finite, (safe - mean) ** 2, 0.0)) / count)
+    scale = temperature * spread + 1e-12
+    logits = jnp.where(finite, -(safe - lowest) / scale, -jnp.inf)
+    weights = jnp.exp(logits)  # [N], the best sample has weight 1
+    return weights / jnp.maximum(jnp.sum(weights), 1e-30)
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("num_samples", "iterations", "temperature", "noise_std", "noise_decay"),
+)
+def _mppi(
+    problem: Problem,
+    init_actions: jax.Array,  # [H, A]
+    key: jax.Array,
+    *,
+    num_samples: int,
+    iterations: int,
+    temperature: float,
+    noise_std: float,
+    noise_decay: float,
+) -> Plan:
+    horizon, action_size = init_actions.shape
+    batch_cost = jax.vmap(lambda actions: base.total_cost(problem, actions))
+    mean0 = base.sanitize_actions(problem, init_actions)
+    keys = jax.random.split(key, iterations)
+
+    def iteration(carry, inputs):
+        mean, best_actions, best_cost = carry
+        iter_key, std = inputs
+        noise = std * jax.random.normal(iter_key, (num_samples, horizon, action_size))
+        noise = noise.at[0].set(0.0)  # the mean itself is always scored
+        samples = base.clip_actions(problem, mean[None] + noise)  # [N, H, A]
+        costs = base.finite_or_inf(batch_cost(samples))  # [N]
+        index = jnp.argmin(costs)
+        improved = costs[index] < best_cost
+        best_actions = jnp.where(improved, samples[index], best_actions)
+        best_cost = jnp.where(improved, costs[index], best_cost)
+        weights = softmin_weights(costs, temperature)  # [N]
+        any_finite = jnp.any(jnp.isfinite(costs))
+        new_mean = jnp.einsum("n,nha->ha", weights, samples)
+        mean = jnp.where(any_finite, base.clip_actions(problem, new_mean), mean)
+        return (mean, best_actions, best_cost), best_cost
+
+    stds = noise_std * noise_decay ** jnp.arange(iterations, dtype=mean0.dtype)
+    init = (mean0, mean0, jnp.asarray(jnp.inf, mean0.dtype))
+    (mean, best_actions, best_cost), trace = jax.lax.scan(iteration, init, (keys, stds))
+
+    mean_cost = base.finite_or_inf(base.total_cost(problem, mean))
+    use_mean = mean_cost < best_cost
+    best_actions = jnp.where(use_mean, mean, best_actions)
+    best_cost = jnp.where(use_mean, mean_cost, best_cost)
+    trace = trace.at[-1].set(best_cost)
+    fallback = ~jnp.isfinite(best_cost)
+    return Plan(
+        actions=jnp.where(fallback, mean0, best_actions),
+        cost=best_cost,
+        trace=trace,
+        info={"fallback": fallback},
+    )
