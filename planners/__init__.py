@@ -2,9 +2,22 @@
 
 `planners` never imports `hjepa`: the same planner optimises through a learned latent
 model, through true differentiable physics, or through any step function a user writes.
+
+Every planner has the signature `planner(problem, init_actions [H, A], key, **options) -> Plan`,
+keyword-only hyperparameters with defaults, and is jit-compiled with them static:
+
+- `gradient_descent`: projected optax (Adam) descent from several perturbed starts.
+- `mppi`: model-predictive path integral control.
+- `cem`: the cross-entropy method, with iCEM's coloured noise and kept elites.
+- `beam_search`: breadth-first search keeping the best prefixes.
+
+`mpc` runs any of them in a closed loop as one `lax.scan`.
 """
 
 from planners.base import Plan, Problem, rollout, total_cost, zero_terminal_cost
+from planners.beam import beam_search
+from planners.cem import cem, colored_noise
+from planners.gd import gradient_descent
 from planners.mpc import MPCResult, identity_observe, mpc, record_nothing, shift_actions
 from planners.mppi import mppi
 
@@ -12,6 +25,10 @@ __all__ = [
     "MPCResult",
     "Plan",
     "Problem",
+    "beam_search",
+    "cem",
+    "colored_noise",
+    "gradient_descent",
     "identity_observe",
     "mpc",
     "mppi",

@@ -7,7 +7,8 @@ true physics.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -115,6 +116,59 @@ def sanitize_actions(problem: Problem, actions: Array) -> Array:
     return clip_actions(problem, jnp.where(jnp.isfinite(actions), actions, middle))
 
 
+def batch_total_cost(problem: Problem, actions: Array) -> Array:
+    """Total costs [N] of a batch of action sequences [N, H, A], non-finite mapped to +inf."""
+    return finite_or_inf(jax.vmap(lambda seq: total_cost(problem, seq))(actions))
+
+
+def keep_best(
+    best_actions: Array, best_cost: Array, candidates: Array, costs: Array
+) -> tuple[Array, Array]:
+    """Updates the best sequence so far with a scored batch.
+
+    Args:
+      best_actions: best sequence so far [H, A].
+      best_cost: its cost [] (+inf when none yet).
+      candidates: new sequences [N, H, A].
+      costs: their costs [N], non-finite already mapped to +inf.
+
+    Returns:
+      (best_actions [H, A], best_cost []): a candidate replaces the best only when strictly
+      cheaper, so a non-finite cost never wins.
+    """
+    index = jnp.argmin(costs)
+    improved = costs[index] < best_cost
+    return (
+        jnp.where(improved, candidates[index], best_actions),
+        jnp.where(improved, costs[index], best_cost),
+    )
+
+
+def finish_plan(
+    problem: Problem,
+    best_actions: Array,
+    best_cost: Array,
+    trace: Array,
+    fallback_actions: Array,
+    info: dict | None = None,
+) -> Plan:
+    """Builds a `Plan`, falling back to `fallback_actions` when nothing finite was found.
+
+    Args:
+      problem: the problem (for its bounds).
+      best_actions: best sequence found [H, A].
+      best_cost: its cost [] (+inf when no candidate had a finite cost).
+      trace: best cost after each iteration [I].
+      fallback_actions: the sanitised initial actions [H, A].
+      info: extra diagnostics; `"fallback"` is added.
+    """
+    fallback = ~jnp.isfinite(best_cost)
+    actions = jnp.where(fallback, fallback_actions, best_actions)
+    actions = sanitize_actions(problem, actions)
+    return Plan(actions=actions, cost=best_cost, trace=trace,
+                info={**(info or {}), "fallback": fallback})
+
+
 # ----------------------------------------------------------------------------- validation
 
 
@@ -165,8 +219,17 @@ def check_key(key: Any) -> None:
         return
     if dtype != jnp.uint32 or jnp.shape(key) != (2,):
         raise ValueError(
-            f"key: expected a jax.random key (uint32[2] or typed), got {dtype}{list(jnp.shape(key))}"
+            "key: expected a jax.random key (uint32[2] or typed), "
+            f"got {dtype}{list(jnp.shape(key))}"
         )
+
+
+def typed_key(key: Any) -> Array:
+    """Checks `key` and returns it as a typed key, so raw and typed keys share a compilation."""
+    check_key(key)
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
+    return jax.random.wrap_key_data(key)
 
 
 def check_positive(name: str, value: Any, *, integer: bool = True) -> None:
@@ -181,3 +244,22 @@ def check_nonnegative(name: str, value: Any) -> None:
     """Raises a ValueError unless `value` is a non-negative number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
+
+
+def check_fraction(name: str, value: Any, *, low_open: bool = False) -> None:
+    """Raises a ValueError unless `value` is a number in [0, 1) (or (0, 1] if low_open)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if low_open:
+        ok = ok and 0.0 < value <= 1.0
+        interval = "(0, 1]"
+    else:
+        ok = ok and 0.0 <= value < 1.0
+        interval = "[0, 1)"
+    if not ok:
+        raise ValueError(f"{name}: expected a number in {interval}, got {value!r}")
+
+
+def check_at_most(name: str, value: int, bound_name: str, bound: int) -> None:
+    """Raises a ValueError unless `value <= bound` (e.g. elites <= samples)."""
+    if value > bound:
+        raise ValueError(f"{name}: expected at most {bound_name} ({bound}), got {value!r}")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -83,6 +84,9 @@ def mpc(
       num_steps: episode length (> 0).
       observe: `(problem.params, env_state) -> planning state` (e.g. encode an observation).
       planner: any planner with the signature `(problem, init_actions, key, **options) -> Plan`.
+        The warm start is the previous plan shifted by one step (`shift_actions`); a
+        planner whose `Plan.info` holds `"elites"` [K, H, A] (`planners.cem`) also gets
+        them back, shifted, as `init_elites=` (NaN at the first step: no elites yet).
       planner_options: keyword hyperparameters for `planner` (hashable values).
       record: `env_state -> pytree` kept after each step (e.g. a position), for analysis.
 
@@ -90,7 +94,7 @@ def mpc(
       An `MPCResult`.
     """
     base.check_problem(problem, init_actions)
-    base.check_key(key)
+    key = base.typed_key(key)
     base.check_positive("num_steps", num_steps)
     for name, fn in (("env_step", env_step), ("observe", observe), ("planner", planner),
                      ("record", record)):
@@ -127,18 +131,31 @@ def _mpc(problem, init_actions, key, env_params, env_state, *, env_step, num_ste
          planner, options, record):
     options = dict(options)
 
-    def control_step(carry, step_key):
-        env_state, warm_start = carry
+    def plan(problem, env_state, warm_start, elites, step_key):
         step_problem = problem.replace(init_state=observe(problem.params, env_state))
-        plan = planner(step_problem, warm_start, step_key, **options)
-        action = plan.actions[0]
+        extra = {} if elites is None else {"init_elites": elites}
+        return planner(step_problem, warm_start, step_key, **options, **extra)
+
+    # Planners that report elites (CEM/iCEM) get them back, shifted, at the next step.
+    first = jax.eval_shape(plan, problem, env_state, init_actions, None, key)
+    if "elites" in first.info:
+        elites = jnp.full(first.info["elites"].shape, jnp.nan, first.info["elites"].dtype)
+    else:
+        elites = None
+
+    def control_step(carry, step_key):
+        env_state, warm_start, elites = carry
+        plan_ = plan(problem, env_state, warm_start, elites, step_key)
+        action = plan_.actions[0]
         env_state = env_step(env_params, env_state, action)
-        outputs = (action, plan.cost, plan.info.get("fallback", jnp.zeros((), bool)),
+        outputs = (action, plan_.cost, plan_.info.get("fallback", jnp.zeros((), bool)),
                    record(env_state))
-        return (env_state, shift_actions(plan.actions)), outputs
+        if elites is not None:
+            elites = jax.vmap(shift_actions)(plan_.info["elites"])
+        return (env_state, shift_actions(plan_.actions), elites), outputs
 
     keys = jax.random.split(key, num_steps)
-    (final_state, _), (actions, costs, fallbacks, records) = jax.lax.scan(
-        control_step, (env_state, init_actions), keys
+    (final_state, _, _), (actions, costs, fallbacks, records) = jax.lax.scan(
+        control_step, (env_state, init_actions, elites), keys
     )
     return MPCResult(final_state, actions, costs, fallbacks, records)

@@ -50,7 +50,7 @@ def mppi(
       >>> plan = planners.mppi(problem, jnp.zeros((16, 2)), jax.random.key(0))
     """
     base.check_problem(problem, init_actions)
-    base.check_key(key)
+    key = base.typed_key(key)
     base.check_positive("num_samples", num_samples)
     base.check_positive("iterations", iterations)
     base.check_positive("temperature", temperature, integer=False)
@@ -70,19 +70,21 @@ def mppi(
 
 
 def softmin_weights(costs: jax.Array, temperature: float) -> jax.Array:
-    """Softmin weights [N] of costs [N], temperature relative to the finite costs' std.
+    """Softmin weights [N] of costs [N], temperature relative to the finite costs' spread.
 
-    Non-finite costs get weight 0; if no cost is finite, all weights are 0.
+    The costs are first shifted by their minimum, so adding a constant to every cost leaves
+    the weights unchanged bit for bit. Non-finite costs get weight 0; if no cost is finite,
+    all weights are 0.
     """
     finite = jnp.isfinite(costs)
     count = jnp.maximum(jnp.sum(finite), 1)
-    safe = jnp.where(finite, costs, 0.0)
     lowest = jnp.min(jnp.where(finite, costs, jnp.inf))
     lowest = jnp.where(jnp.isfinite(lowest), lowest, 0.0)
-    mean = jnp.sum(safe) / count
-    spread = jnp.sqrt(jnp.sum(jnp.where(finite, (safe - mean) ** 2, 0.0)) / count)
+    excess = jnp.where(finite, costs - lowest, 0.0)  # [N], >= 0
+    mean = jnp.sum(excess) / count
+    spread = jnp.sqrt(jnp.sum(jnp.where(finite, (excess - mean) ** 2, 0.0)) / count)
     scale = temperature * spread + 1e-12
-    logits = jnp.where(finite, -(safe - lowest) / scale, -jnp.inf)
+    logits = jnp.where(finite, -excess / scale, -jnp.inf)
     weights = jnp.exp(logits)  # [N], the best sample has weight 1
     return weights / jnp.maximum(jnp.sum(weights), 1e-30)
 
@@ -103,21 +105,17 @@ def _mppi(
     noise_decay: float,
 ) -> Plan:
     horizon, action_size = init_actions.shape
-    batch_cost = jax.vmap(lambda actions: base.total_cost(problem, actions))
-    mean0 = base.sanitize_actions(problem, init_actions)
+    mean0 = base.sanitize_actions(problem, init_actions)  # [H, A]
     keys = jax.random.split(key, iterations)
 
     def iteration(carry, inputs):
         mean, best_actions, best_cost = carry
         iter_key, std = inputs
-        noise = std * jax.random.normal(iter_key, (num_samples, horizon, action_size))
+        noise = std * jax.random.normal(iter_key, (num_samples, horizon, action_size), mean.dtype)
         noise = noise.at[0].set(0.0)  # the mean itself is always scored
         samples = base.clip_actions(problem, mean[None] + noise)  # [N, H, A]
-        costs = base.finite_or_inf(batch_cost(samples))  # [N]
-        index = jnp.argmin(costs)
-        improved = costs[index] < best_cost
-        best_actions = jnp.where(improved, samples[index], best_actions)
-        best_cost = jnp.where(improved, costs[index], best_cost)
+        costs = base.batch_total_cost(problem, samples)  # [N]
+        best_actions, best_cost = base.keep_best(best_actions, best_cost, samples, costs)
         weights = softmin_weights(costs, temperature)  # [N]
         any_finite = jnp.any(jnp.isfinite(costs))
         new_mean = jnp.einsum("n,nha->ha", weights, samples)
@@ -128,15 +126,8 @@ def _mppi(
     init = (mean0, mean0, jnp.asarray(jnp.inf, mean0.dtype))
     (mean, best_actions, best_cost), trace = jax.lax.scan(iteration, init, (keys, stds))
 
-    mean_cost = base.finite_or_inf(base.total_cost(problem, mean))
-    use_mean = mean_cost < best_cost
-    best_actions = jnp.where(use_mean, mean, best_actions)
-    best_cost = jnp.where(use_mean, mean_cost, best_cost)
-    trace = trace.at[-1].set(best_cost)
-    fallback = ~jnp.isfinite(best_cost)
-    return Plan(
-        actions=jnp.where(fallback, mean0, best_actions),
-        cost=best_cost,
-        trace=trace,
-        info={"fallback": fallback},
+    best_actions, best_cost = base.keep_best(
+        best_actions, best_cost, mean[None], base.batch_total_cost(problem, mean[None])
     )
+    trace = trace.at[-1].set(best_cost)
+    return base.finish_plan(problem, best_actions, best_cost, trace, mean0)
