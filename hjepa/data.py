@@ -358,3 +358,24 @@ def sample_windows(
         return o, a
 
     return jax.vmap(take)(episodes, starts)
+
+
+def collect_or_load(config: CollectConfig, path: str, *, overwrite: bool = False,
+                    progress: bool = True) -> Dataset:
+    """Loads the dataset at `path` if it was collected with `config`, else collects it.
+
+    Raises:
+      ValueError: `path` holds a dataset of another config and `overwrite` is False.
+    """
+    config.validate()
+    if os.path.exists(os.path.join(path, "manifest.json")) and not overwrite:
+        dataset = load(path)
+        wanted = json.loads(json.dumps(config.to_dict()))
+        if dataset.manifest.get("collect_config") != wanted:
+            raise ValueError(
+                f"path: {path} holds a dataset of another config "
+                f"({dataset.manifest.get('collect_config')}); pass overwrite=True (--overwrite) "
+                "or choose another path"
+            )
+        return dataset
+    return collect(config, path, overwrite=overwrite, progress=progress)
