@@ -21,7 +21,7 @@ def cem(
     num_elites: int = 32,
     iterations: int = 6,
     noise_std: float = 0.5,
-    min_std: float = 0.0,
+    min_std: float = 0.05,
     smoothing: float = 0.0,
     noise_beta: float = 0.0,
     keep_elites: int = 0,
@@ -46,7 +46,8 @@ def cem(
       num_elites: sequences the Gaussian is refitted to (0 < num_elites <= num_samples).
       iterations: refitting rounds (> 0).
       noise_std: initial standard deviation of every action (> 0).
-      min_std: floor on the refitted standard deviation (>= 0).
+      min_std: floor on the refitted standard deviation (>= 0), so the search never
+        collapses to a point.
       smoothing: momentum in [0, 1): new = smoothing * old + (1 - smoothing) * refit.
       noise_beta: colour of the sampling noise along time (>= 0): its power spectrum falls
         as 1 / frequency**beta; 0 is white noise, iCEM uses 2 to 4.

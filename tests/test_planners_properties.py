@@ -26,7 +26,8 @@ IDS = list(PLANNERS)
 PROPERTY = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-finite = st.floats(-3.0, 3.0, width=32)
+# No subnormal numbers: XLA on CPU flushes them to zero, so a subnormal bound reads as 0.
+finite = st.floats(-3.0, 3.0, width=32, allow_subnormal=False)
 anything = st.one_of(finite, st.sampled_from([np.nan, np.inf, -np.inf, 1e30, -1e30]))
 
 
@@ -39,7 +40,8 @@ def plan_for(name, problem, init, seed):
 @PROPERTY
 @given(
     low=st.lists(finite, min_size=2, max_size=2),
-    width=st.lists(st.floats(0.0, 2.0, width=32), min_size=2, max_size=2),
+    width=st.lists(st.floats(0.0, 2.0, width=32, allow_subnormal=False), min_size=2,
+                   max_size=2),
     init=st.lists(anything, min_size=2 * H, max_size=2 * H),
     goal=st.lists(finite, min_size=2, max_size=2),
     seed=st.integers(0, 2**16),
@@ -47,6 +49,7 @@ def plan_for(name, problem, init, seed):
 def test_actions_respect_any_bounds(name, low, width, init, goal, seed):
     low = np.float32(low)
     high = low + np.float32(width)  # low <= high, equal bounds included
+    high = np.where(np.abs(high) < np.finfo(np.float32).tiny, np.float32(0), high)  # no subnormal
     problem = testing.hazard_double_integrator(jnp.zeros(4), goal).replace(
         action_low=jnp.asarray(low), action_high=jnp.asarray(high))
     plan = plan_for(name, problem, np.reshape(init, (H, 2)), seed)
