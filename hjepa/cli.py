@@ -74,9 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     p = add("train", "Train a JEPA world model on a dataset (resumes from the latest checkpoint).")
     p.add_argument("--data", required=True, help="dataset directory from `hjepa collect`")
     p.add_argument("--run-dir", required=True, help="where config, metrics and checkpoints go")
-    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--window", type=int, default=16, help="multi-step prediction length")
+    p.add_argument("--window", type=int, default=8, help="multi-step prediction length")
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--latent", type=int, default=32, help="latent size D")
     p.add_argument("--hidden", type=int, default=256, help="hidden width of the MLPs")
@@ -90,11 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default=None, help="task name (required with --oracle)")
     p.add_argument("--oracle", action="store_true", help="plan through the true physics")
     p.add_argument("--episodes", type=int, default=64)
-    p.add_argument("--samples", type=int, default=128)
+    p.add_argument("--samples", type=int, default=256)
     p.add_argument("--horizon", type=int, default=16)
-    p.add_argument("--iterations", type=int, default=3)
+    p.add_argument("--iterations", type=int, default=4)
     p.add_argument("--temperature", type=float, default=0.03)
     p.add_argument("--noise-std", type=float, default=0.3)
+    p.add_argument("--noise-decay", type=float, default=0.6)
     p.add_argument("--seed", type=int, default=10_000, help="seed of the start/goal pairs")
     return parser
 
@@ -193,7 +194,8 @@ def _plan(args) -> int:
     from hjepa.tasks import make
 
     options = {"num_samples": args.samples, "iterations": args.iterations,
-               "temperature": args.temperature, "noise_std": args.noise_std}
+               "temperature": args.temperature, "noise_std": args.noise_std,
+               "noise_decay": args.noise_decay}
     if args.oracle:
         if args.task is None:
             raise ValueError("--task: required with --oracle (e.g. --task reacher)")

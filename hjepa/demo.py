@@ -23,11 +23,11 @@ class PlannerConfig:
     """MPPI settings and horizon for closed-loop evaluation."""
 
     horizon: int = 16
-    num_samples: int = 128
-    iterations: int = 3
+    num_samples: int = 256
+    iterations: int = 4
     temperature: float = 0.03
     noise_std: float = 0.3
-    noise_decay: float = 1.0
+    noise_decay: float = 0.6
 
     def options(self) -> dict:
         return {"num_samples": self.num_samples, "iterations": self.iterations,
@@ -48,13 +48,13 @@ class DemoConfig:
     collect: data_lib.CollectConfig = data_lib.CollectConfig(num_episodes=2000, episode_length=50)
     latent_size: int = 32
     hidden: int = 256
-    train: train_lib.TrainConfig = train_lib.TrainConfig(steps=5000, window=16,
+    train: train_lib.TrainConfig = train_lib.TrainConfig(steps=3000, window=8,
                                                          checkpoint_every=1000, log_every=250)
     eval_episodes: int = 64
     planner: PlannerConfig = PlannerConfig()
     oracle_episodes: int = 32
     oracle_planner: PlannerConfig = PlannerConfig(horizon=12, num_samples=64, iterations=2,
-                                                  temperature=0.1)
+                                                  temperature=0.1, noise_decay=1.0)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import planners
+from hjepa.tasks._brax import import_brax
 from hjepa.tasks.base import Episode, Goal, Task, register
 
 LINK0_LENGTH = 0.1  # shoulder to elbow
@@ -33,20 +34,22 @@ VELOCITY_SCALE = 0.1  # observation scale of joint velocities
 @functools.lru_cache(maxsize=None)
 def load_system(backend: str = "generalized"):
     """The Brax system of the reacher (cached)."""
-    import brax
+    brax = import_brax()
     from brax.io import mjcf
 
     path = os.path.join(os.path.dirname(brax.__file__), "envs", "assets", "reacher.xml")
-    with warnings.catch_warnings():
+    # The cache outlives any trace: build concrete arrays even when first called under jit.
+    with warnings.catch_warnings(), jax.ensure_compile_time_eval():
         warnings.simplefilter("ignore")
         sys = mjcf.load(path)
-    if backend in ("spring", "positional"):
-        sys = sys.tree_replace({"opt.timestep": 0.005})
-        sys = sys.replace(actuator=sys.actuator.replace(gear=jnp.array([25.0, 25.0])))
+        if backend in ("spring", "positional"):
+            sys = sys.tree_replace({"opt.timestep": 0.005})
+            sys = sys.replace(actuator=sys.actuator.replace(gear=jnp.array([25.0, 25.0])))
     return sys
 
 
 def _pipeline(backend: str):
+    import_brax()
     if backend == "generalized":
         from brax.generalized import pipeline
     elif backend == "positional":
