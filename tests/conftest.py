@@ -1,0 +1,77 @@
+"""Shared fixtures: a tiny reacher dataset and a tiny trained run, built once per session.
+
+Everything here is sized for 2 CPU cores: the expensive part is compilation, so the
+fixtures fix the static shapes (8 episodes x 10 steps in shards of 4; one model and train
+config) and tests that need the same computation reuse the same compiled functions.
+"""
+
+from __future__ import annotations
+
+import hypothesis  # noqa: F401  (see below)
+import pytest
+
+from hjepa import data as data_lib
+from hjepa import tasks
+from hjepa import train as train_lib
+from hjepa.model import ModelConfig
+
+# `import hypothesis` above: hypothesis's pytest plugin otherwise imports it (through pytest's
+# assertion rewriter, i.e. ast.parse) at the end of the session. On CPython 3.11 ast.parse is
+# not thread-safe, and orbax's background threads may still be formatting the errors of a
+# failed restore (test_hjepa_train.py) at that moment: "SystemError: AST constructor recursion
+# depth mismatch" was seen once. Importing it during collection avoids the race.
+
+# One collect config for every data test: collect_episodes compiles once per
+# (num_episodes per shard, episode_length), so every collection below hits the same cache.
+TINY_COLLECT = data_lib.CollectConfig(
+    task="reacher", obs="state", num_episodes=8, episode_length=10, episodes_per_shard=4, seed=0
+)
+
+TINY_MODEL = ModelConfig(
+    obs_shape=(5,), action_size=2, latent_size=8, encoder_hidden=(32, 32),
+    predictor_hidden=(32, 32),
+)
+
+# 60 steps in chunks of 10 (log_every), a checkpoint at 30 and at 60.
+TINY_TRAIN = train_lib.TrainConfig(
+    steps=60, batch_size=32, window=4, learning_rate=1e-3, seed=0, checkpoint_every=30,
+    log_every=10,
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_collect_config() -> data_lib.CollectConfig:
+    return TINY_COLLECT
+
+
+@pytest.fixture(scope="session")
+def tiny_model_config() -> ModelConfig:
+    return TINY_MODEL
+
+
+@pytest.fixture(scope="session")
+def tiny_train_config() -> train_lib.TrainConfig:
+    return TINY_TRAIN
+
+
+@pytest.fixture(scope="session")
+def reacher():
+    return tasks.make("reacher", "state")
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> data_lib.Dataset:
+    """8 reacher episodes of 10 steps in 2 shards (read-only: copy it before editing)."""
+    path = tmp_path_factory.mktemp("data") / "tiny"
+    return data_lib.collect(TINY_COLLECT, str(path), progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_dataset):
+    """An uninterrupted fit of TINY_MODEL / TINY_TRAIN: (run_dir, final TrainState).
+
+    Read-only: copy the run directory before editing it.
+    """
+    run_dir = str(tmp_path_factory.mktemp("runs") / "straight")
+    state = train_lib.fit(TINY_MODEL, TINY_TRAIN, tiny_dataset, run_dir, progress=False)
+    return run_dir, state
