@@ -189,6 +189,9 @@ def collect(config: CollectConfig, path: str, *, overwrite: bool = False,
                 f"path: {partial} holds an interrupted collection of another config; "
                 "remove it or collect with the same config to resume"
             )
+        for name in os.listdir(partial):  # half-written files of the interrupted run
+            if ".tmp-" in name:
+                os.remove(os.path.join(partial, name))
     else:
         os.makedirs(partial)
         atomic_write_json(config_path, config.to_dict())
