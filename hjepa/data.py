@@ -281,6 +281,10 @@ class Dataset:
                 np.concatenate([np.asarray(a) for a in self.action_shards]))
 
 
+_MANIFEST_KEYS = ("task", "obs_kind", "obs_shape", "obs_dtype", "action_size", "episode_length",
+                  "num_episodes", "shards")
+
+
 def load(path: str, *, task: str | None = None, obs_kind: str | None = None) -> Dataset:
     """Opens a dataset written by `collect`, checking it against what the caller expects.
 
@@ -301,8 +305,11 @@ def load(path: str, *, task: str | None = None, obs_kind: str | None = None) -> 
         ) from None
     except json.JSONDecodeError as error:
         raise ValueError(f"dataset manifest {manifest_path} is corrupt: {error}") from None
-    if manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"dataset manifest {manifest_path}: format is not {FORMAT!r}")
+    missing = [k for k in _MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise ValueError(f"dataset manifest {manifest_path} is incomplete: missing {missing}")
     if task is not None and manifest["task"] != task:
         raise ValueError(
             f"dataset {path}: expected task {task!r}, the dataset holds {manifest['task']!r}"
@@ -324,7 +331,7 @@ def load(path: str, *, task: str | None = None, obs_kind: str | None = None) -> 
             file = os.path.join(path, shard[kind])
             try:
                 array = np.load(file, mmap_mode="r")
-            except (OSError, ValueError) as error:
+            except (OSError, ValueError, EOFError) as error:
                 raise ValueError(f"dataset file {file} is missing or corrupt: {error}") from None
             if array.shape != shape or array.dtype != np.dtype(dtype):
                 raise ValueError(

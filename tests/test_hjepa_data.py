@@ -282,9 +282,6 @@ def test_load_truncated_shard_names_the_file(tiny_dataset, tmp_path, name):
         data_lib.load(str(path))
 
 
-@pytest.mark.xfail(strict=True, raises=EOFError, reason=(
-    "hjepa/data.py load(): np.load of a zero-byte .npy raises EOFError, which the "
-    "`except (OSError, ValueError)` around np.load does not catch"))
 def test_load_empty_shard_names_the_file(tiny_dataset, tmp_path):
     path = shutil.copytree(tiny_dataset.path, tmp_path / "copy")
     open(path / "obs-00001.npy", "w").close()  # truncated to 0 bytes (e.g. a full disk)

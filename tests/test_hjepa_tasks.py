@@ -39,10 +39,6 @@ def test_make_caches_the_task_for_the_same_call():
     assert tasks.make("reacher", "state") is tasks.make("reacher", "state")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hjepa/tasks/base.py make(): functools.lru_cache keys on the call form, so "
-    "make('reacher'), make('reacher', 'state') and make(name='reacher') build three distinct "
-    "Task objects; as static jit arguments (hashed by identity) they recompile everything"))
 def test_make_returns_one_task_whatever_the_call_form():
     task = tasks.make("reacher", "state")
     assert tasks.make("reacher") is task

@@ -118,9 +118,11 @@ def names() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-@functools.lru_cache(maxsize=None)
 def make(name: str, obs: str = "state") -> Task:
-    """Makes (and caches) a task.
+    """Makes a task; the same (name, obs) always gives the same object.
+
+    Tasks are static arguments of jitted functions (hashed by identity), so the cache keeps
+    them from being rebuilt and functions from recompiling.
 
     Args:
       name: a registered task name (see `names()`).
@@ -131,6 +133,11 @@ def make(name: str, obs: str = "state") -> Task:
     """
     if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"task name: expected one of {list(names())}, got {name!r}")
-    if obs not in OBS_KINDS:
+    if not isinstance(obs, str) or obs not in OBS_KINDS:
         raise ValueError(f"obs: expected one of {list(OBS_KINDS)}, got {obs!r}")
+    return _make(name, obs)
+
+
+@functools.lru_cache(maxsize=None)
+def _make(name: str, obs: str) -> Task:
     return _REGISTRY[name](obs=obs)
