@@ -36,9 +36,11 @@ def restore(mngr: ocp.CheckpointManager, like: PyTree, step: int | None = None) 
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
     try:
         return mngr.restore(step, args=ocp.args.StandardRestore(abstract))
-    except (ValueError, KeyError, TypeError) as error:
+    except Exception as error:  # orbax/tensorstore raise bare Exceptions on unreadable files
+        summary = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
         raise ValueError(
-            f"checkpoint {mngr.directory}/{step} does not match the expected configuration: {error}"
+            f"checkpoint {mngr.directory}/{step} could not be restored: it is truncated, "
+            f"corrupt, or does not match the expected configuration ({summary})"
         ) from None
 
 

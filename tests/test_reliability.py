@@ -120,3 +120,19 @@ def test_same_seed_gives_bitwise_identical_training(tmp_path, small_dataset):
     _, _, b = train.load_run(second)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_truncated_checkpoint_gives_an_error_naming_it(tmp_path, tiny_run):
+    import shutil
+
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(tiny_run[0], run_dir)
+    step_dir = os.path.join(run_dir, "checkpoints", "60")
+    files = [os.path.join(d, f) for d, _, fs in os.walk(step_dir) for f in fs
+             if os.path.getsize(os.path.join(d, f)) > 1000]
+    assert files
+    for file in files:
+        with open(file, "r+b") as f:
+            f.truncate(64)
+    with pytest.raises(ValueError, match=r"checkpoints/60 could not be restored: it is truncated"):
+        train.load_run(run_dir)
