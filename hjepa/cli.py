@@ -27,12 +27,17 @@ EXAMPLES = {
         examples:
           hjepa train --data data/reacher --run-dir runs/reacher
           hjepa train --data data/reacher --run-dir runs/reacher --steps 10000 --latent 64
-        (run again with the same arguments to resume from the latest checkpoint)
+          hjepa train --data data/reacher --run-dir runs/reacher --mesh data=4,model=2
+          hjepa train --data data/reacher --run-dir runs/reacher \
+              --coordinator 10.0.0.1:1234 --num-processes 2 --process-id 0   # on each host
+        (run again with the same arguments to resume from the latest checkpoint; every
+        visible device is used by default; see docs/scaling.md)
         """,
     "plan": """
         examples:
           hjepa plan --run-dir runs/reacher --episodes 64
           hjepa plan --task reacher --oracle --episodes 8 --samples 64 --horizon 12
+          hjepa plan --run-dir runs/reacher --episodes 256 --mesh data=8
         """,
 }
 
@@ -85,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a run of another configuration in --run-dir")
 
+    _add_parallel_flags(p)
+
     p = add("plan", "Plan closed-loop episodes to held-out goals with MPPI (learned model or oracle).")
     p.add_argument("--run-dir", help="trained run directory (learned model)")
     p.add_argument("--task", default=None, help="task name (required with --oracle)")
@@ -97,7 +104,70 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-std", type=float, default=0.3)
     p.add_argument("--noise-decay", type=float, default=0.6)
     p.add_argument("--seed", type=int, default=10_000, help="seed of the start/goal pairs")
+    _add_parallel_flags(p)
     return parser
+
+
+def _add_parallel_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "devices and hosts",
+        "Every visible device is used by default (episodes and batches split over them). "
+        "Multi-host: the three flags below, or the environment variables "
+        "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID, or --distributed.")
+    g.add_argument("--mesh", default=None, metavar="data=N,model=M",
+                   help="device mesh (default: data = all devices, model = 1)")
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="address of process 0's coordinator (multi-host)")
+    g.add_argument("--num-processes", type=int, default=None, metavar="N")
+    g.add_argument("--process-id", type=int, default=None, metavar="I")
+    g.add_argument("--distributed", action="store_true",
+                   help="join a multi-host job detected by JAX (TPU pod slice, SLURM, Open MPI)")
+    g.add_argument("--init-timeout", type=int, default=300, metavar="SECONDS",
+                   help="how long to wait for the coordinator and the other processes "
+                        "(default: %(default)s)")
+
+
+def _setup_devices(args):
+    """Joins a multi-host job if asked, then returns the mesh (None: one device, no flags).
+
+    Reads the JAX_* environment variables (library code never does).
+    """
+    import os
+
+    from hjepa import parallel
+
+    def from_env(value, env):
+        if value is not None or not os.environ.get(env):
+            return value
+        try:
+            return int(os.environ[env])
+        except ValueError:
+            raise ValueError(f"{env}: expected an integer, got {os.environ[env]!r}") from None
+
+    coordinator = args.coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS") or None
+    num_processes = from_env(args.num_processes, "JAX_NUM_PROCESSES")
+    process_id = from_env(args.process_id, "JAX_PROCESS_ID")
+    explicit = any(v is not None for v in (args.coordinator, args.num_processes, args.process_id))
+    multi = explicit or args.distributed or coordinator is not None
+    if multi:
+        if args.distributed and not explicit:
+            coordinator = num_processes = process_id = None
+        try:
+            parallel.initialize(coordinator, num_processes, process_id,
+                                timeout_s=args.init_timeout, auto=args.distributed)
+        except RuntimeError as error:
+            raise ValueError(str(error)) from error
+    import jax
+
+    if args.mesh is None and not multi and jax.device_count() == 1:
+        return None
+    return parallel.make_mesh(args.mesh)
+
+
+def _is_main() -> bool:
+    import jax
+
+    return jax.process_index() == 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +233,7 @@ def _train(args) -> int:
     from hjepa.model import ModelConfig
     from hjepa.tasks import make
 
+    mesh = _setup_devices(args)
     dataset = data.load(args.data)
     task = make(dataset.task, dataset.obs_kind)
     model_config = ModelConfig(obs_shape=tuple(task.obs_shape), action_size=task.action_size,
@@ -173,7 +244,9 @@ def _train(args) -> int:
                                checkpoint_every=args.checkpoint_every, seed=args.seed,
                                log_every=min(250, args.checkpoint_every))
     train.fit(model_config, config, dataset, args.run_dir, overwrite=args.overwrite,
-              progress=not (args.quiet or args.json))
+              progress=not (args.quiet or args.json), mesh=mesh)
+    if not _is_main():
+        return 0
     last = {}
     with open(f"{args.run_dir}/metrics.jsonl") as f:
         lines = f.read().strip().splitlines()
@@ -193,6 +266,7 @@ def _plan(args) -> int:
     from hjepa import evaluate, train
     from hjepa.tasks import make
 
+    mesh = _setup_devices(args)
     options = {"num_samples": args.samples, "iterations": args.iterations,
                "temperature": args.temperature, "noise_std": args.noise_std,
                "noise_decay": args.noise_decay}
@@ -201,7 +275,7 @@ def _plan(args) -> int:
             raise ValueError("--task: required with --oracle (e.g. --task reacher)")
         task = make(args.task)
         result = evaluate.evaluate(task, jax.random.key(args.seed), num_episodes=args.episodes,
-                                   planner_options=options, horizon=args.horizon)
+                                   planner_options=options, horizon=args.horizon, mesh=mesh)
         model = "oracle"
     else:
         if args.run_dir is None:
@@ -214,13 +288,15 @@ def _plan(args) -> int:
             raise ValueError(f"--task: the run in {args.run_dir} was trained on {task_name!r}, "
                              f"got --task {args.task!r}")
         task = make(task_name)
-        model_config, _, params = train.load_run(args.run_dir, task=task_name)
+        model_config, _, params = train.load_run(args.run_dir, task=task_name, mesh=mesh)
         result = evaluate.evaluate(task, jax.random.key(args.seed), num_episodes=args.episodes,
                                    model_config=model_config, params=params,
-                                   planner_options=options, horizon=args.horizon)
+                                   planner_options=options, horizon=args.horizon, mesh=mesh)
         model = "learned"
+    if not _is_main():
+        return 0
     summary = {"task": task.name, "model": model, **result.summary(), "planner": "mppi",
-               "horizon": args.horizon, **options}
+               "horizon": args.horizon, **options, "devices": jax.device_count()}
     if args.json:
         _emit_json(summary)
     else:

@@ -111,11 +111,17 @@ def evaluate(
     planner_options: dict | None = None,
     horizon: int = 16,
     num_steps: int | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> EvalResult:
     """Runs `num_episodes` batched closed-loop episodes on held-out start/goal pairs.
 
     With `model_config` and `params` the planner plans through the learned model from
     encoded observations; without, through the task's true physics (the oracle).
+
+    With a `mesh` (`hjepa.parallel.make_mesh`) the episodes are split over its data axis
+    (`num_episodes` must be a multiple of it) and the params replicated; each device runs its
+    episodes alone, with the same start/goal pairs and keys as without a mesh. Call it in
+    every process of a multi-process job: each gets the whole result.
     """
     if (model_config is None) != (params is None):
         raise ValueError("model_config and params: give both (learned model) or neither (oracle)")
@@ -123,18 +129,30 @@ def evaluate(
         raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
     if not isinstance(horizon, int) or horizon <= 0:
         raise ValueError(f"horizon: expected a positive integer, got {horizon!r}")
+    if mesh is not None:
+        from hjepa import parallel
+
+        parallel.check_divisible(mesh, num_episodes, "num_episodes")
     num_steps = task.episode_length if num_steps is None else num_steps
     reset_key, plan_key = jax.random.split(key)
     episodes = jax.vmap(task.reset)(jax.random.split(reset_key, num_episodes))
     keys = jax.random.split(plan_key, num_episodes)
     run = _episode_fn(task, planner, dict(planner_options or {}), horizon, model_config, num_steps)
-    batched = jax.jit(jax.vmap(run, in_axes=(None, 0, 0)))
+    args = (params, episodes, keys)
+    if mesh is None:
+        batched = jax.jit(jax.vmap(run, in_axes=(None, 0, 0)))
+    else:
+        batched = parallel.shard_vmap(run, mesh, in_axes=(None, 0, 0))
+        args = (parallel.put_global(params, parallel.replicated(mesh)),
+                *parallel.put_global((episodes, keys), parallel.data_sharding(mesh)))
     t0 = time.perf_counter()
-    compiled = batched.lower(params, episodes, keys).compile()
+    compiled = batched.lower(*args).compile()
     compile_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    final, positions = jax.block_until_ready(compiled(params, episodes, keys))
+    final, positions = jax.block_until_ready(compiled(*args))
     run_seconds = time.perf_counter() - t0
+    if mesh is not None:
+        final, positions = parallel.to_host(final), parallel.to_host(positions)
     distances = np.linalg.norm(np.asarray(positions) - np.asarray(episodes.goal.position)[:, None],
                                axis=-1)
     final = np.asarray(final)

@@ -158,6 +158,7 @@ def fit(
     overwrite: bool = False,
     progress: bool = True,
     collapse_std: float = 1e-3,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> TrainState:
     """Trains the world model, checkpointing to `run_dir` and resuming from it.
 
@@ -166,8 +167,15 @@ def fit(
     `fit` again with the same configs resumes from the latest checkpoint and, for the same
     seed, ends with the same parameters as an uninterrupted run.
 
+    With a `mesh` (`hjepa.parallel.make_mesh`) training is sharded: episodes and batches
+    split over its data axis, parameters replicated (or split over its model axis), the same
+    global batches as on one device. Call it in every process of a multi-process job; only
+    process 0 writes the config, metrics, TensorBoard events and progress, and checkpoints
+    are saved by all processes together. A checkpoint restores on any mesh.
+
     Raises:
-      ValueError: bad configs, or `run_dir` holds a run of another configuration.
+      ValueError: bad configs, `run_dir` holds a run of another configuration, or the
+        batch size does not divide over the mesh's data axis.
       TrainingError: the loss became non-finite or the latents collapsed (the last good
         checkpoint is kept).
     """
@@ -183,9 +191,15 @@ def fit(
             f"model action_size {model_config.action_size} does not match the dataset's "
             f"{dataset.manifest['action_size']}"
         )
+    if mesh is not None:
+        from hjepa import parallel
+
+        parallel.check_divisible(mesh, config.batch_size, "batch_size")
+    main = mesh is None or jax.process_index() == 0
     record = _run_record(model_config, config, dataset)
     record_for_compare = json.loads(json.dumps(record))
     config_path = os.path.join(run_dir, "config.json")
+    same = True
     if os.path.exists(config_path):
         previous = ckpt.read_json(config_path)
         same = {k: previous.get(k) for k in ("model", "train")} == {
@@ -195,29 +209,39 @@ def fit(
                 f"run_dir: {run_dir} holds a run of another configuration; choose another "
                 "directory or pass overwrite=True (--overwrite)"
             )
-        if not same:
-            import shutil
+    if mesh is not None:  # every process has read it before process 0 replaces it
+        parallel.barrier("hjepa-fit-config-read")
+    if not same and main:
+        import shutil
 
-            shutil.rmtree(run_dir)
-    os.makedirs(run_dir, exist_ok=True)
-    data_lib.atomic_write_json(config_path, record)
+        shutil.rmtree(run_dir)
+    if main:
+        os.makedirs(run_dir, exist_ok=True)
+        data_lib.atomic_write_json(config_path, record)
 
-    all_obs, all_actions = dataset.arrays()
-    mean = all_obs.reshape(-1, *all_obs.shape[2:]).mean(axis=0)
-    std = all_obs.reshape(-1, *all_obs.shape[2:]).std(axis=0)
-    state = init_state(model_config, config, mean, std)
+    if mesh is None:
+        all_obs, all_actions = dataset.arrays()
+        mean = all_obs.reshape(-1, *all_obs.shape[2:]).mean(axis=0)
+        std = all_obs.reshape(-1, *all_obs.shape[2:]).std(axis=0)
+        state = init_state(model_config, config, mean, std)
+    else:  # each process reads only the episodes its devices hold
+        all_obs, all_actions = parallel.load_episodes(dataset, mesh)
+        mean, std = parallel.normalizer_stats(all_obs, dataset.num_episodes)
+        state = parallel.init_state(mesh, model_config, config, mean, std)
+        parallel.barrier("hjepa-fit-run-dir")
     mngr = ckpt.manager(os.path.join(run_dir, "checkpoints"))
     if mngr.latest_step() is not None:
-        state = ckpt.restore(mngr, state)
+        state = ckpt.restore(mngr, state)  # into `state`'s shardings, whatever mesh saved it
     start = int(state.step)
-    _truncate_metrics(os.path.join(run_dir, "metrics.jsonl"), start)
+    writer = bar = None
+    if main:
+        _truncate_metrics(os.path.join(run_dir, "metrics.jsonl"), start)
+        from tensorboardX import SummaryWriter
 
-    from tensorboardX import SummaryWriter
-
-    writer = SummaryWriter(os.path.join(run_dir, "tb"))
-    all_obs, all_actions = jnp.asarray(all_obs), jnp.asarray(all_actions)
-    bar = None
-    if progress:
+        writer = SummaryWriter(os.path.join(run_dir, "tb"))
+    if mesh is None:
+        all_obs, all_actions = jnp.asarray(all_obs), jnp.asarray(all_actions)
+    if progress and main:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=config.steps, initial=start, desc="train", unit="step")
@@ -227,8 +251,14 @@ def fit(
             chunk = min(config.log_every, config.steps - step,
                         config.checkpoint_every - step % config.checkpoint_every)
             t0 = time.perf_counter()
-            new_state, metrics = train_chunk(state, all_obs, all_actions, model_config=model_config,
-                                             config=config, num_steps=chunk)
+            if mesh is None:
+                new_state, metrics = train_chunk(state, all_obs, all_actions,
+                                                 model_config=model_config, config=config,
+                                                 num_steps=chunk)
+            else:
+                new_state, metrics = parallel.train_chunk(
+                    state, all_obs, all_actions, mesh=mesh, model_config=model_config,
+                    config=config, num_steps=chunk, num_episodes=dataset.num_episodes)
             metrics = {k: float(v) for k, v in metrics.items()}
             elapsed = time.perf_counter() - t0
             if not np.isfinite(metrics["loss"]):
@@ -244,7 +274,8 @@ def fit(
                 )
             state, step = new_state, step + chunk
             metrics["steps_per_second"] = chunk / elapsed
-            _log(run_dir, writer, step, metrics)
+            if main:
+                _log(run_dir, writer, step, metrics)
             if bar is not None:
                 bar.update(chunk)
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}", pred=f"{metrics['prediction']:.4f}")
@@ -253,7 +284,8 @@ def fit(
     finally:
         if bar is not None:
             bar.close()
-        writer.close()
+        if writer is not None:
+            writer.close()
         mngr.close()
     return state
 
@@ -280,8 +312,12 @@ def _truncate_metrics(path: str, step: int) -> None:
     data_lib.atomic_write_bytes(path, "".join(kept).encode())
 
 
-def load_run(run_dir: str, *, task: str | None = None) -> tuple[ModelConfig, TrainConfig, PyTree]:
+def load_run(run_dir: str, *, task: str | None = None,
+             mesh: jax.sharding.Mesh | None = None) -> tuple[ModelConfig, TrainConfig, PyTree]:
     """Loads a trained model from a run directory: (model config, train config, params).
+
+    With a `mesh`, the whole train state is restored replicated on it (in every process of
+    a multi-process job, together), whatever mesh saved it.
 
     Raises:
       ValueError: missing or corrupt files, a run of another task, or a checkpoint that
@@ -298,6 +334,10 @@ def load_run(run_dir: str, *, task: str | None = None) -> tuple[ModelConfig, Tra
     like = TrainState(jnp.zeros((), jnp.int32),
                       model_lib.init(model_config, jax.random.key(0)),
                       optimizer(config).init(model_lib.init(model_config, jax.random.key(0))))
+    if mesh is not None:
+        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+        like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                            like)
     mngr = ckpt.manager(os.path.join(run_dir, "checkpoints"))
     try:
         state = ckpt.restore(mngr, like)
