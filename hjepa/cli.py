@@ -14,7 +14,7 @@ import textwrap
 EXAMPLES = {
     "demo": """
         examples:
-          hjepa demo                      # collect -> train -> plan on reacher (about 6 min on 2 cores)
+          hjepa demo                 # collect -> train -> plan on reacher (minutes on 2 cores)
           hjepa demo --quick              # a tiny smoke run (seconds, not meaningful numbers)
           hjepa demo --out /tmp/demo --json
         """,
@@ -92,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_parallel_flags(p)
 
-    p = add("plan", "Plan closed-loop episodes to held-out goals with MPPI (learned model or oracle).")
+    p = add("plan", "Plan closed-loop episodes to held-out goals with MPPI "
+                    "(learned model or oracle).")
     p.add_argument("--run-dir", help="trained run directory (learned model)")
     p.add_argument("--task", default=None, help="task name (required with --oracle)")
     p.add_argument("--oracle", action="store_true", help="plan through the true physics")
@@ -177,10 +178,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"demo": _demo, "collect": _collect, "train": _train, "plan": _plan}[args.command](args)
+        commands = {"demo": _demo, "collect": _collect, "train": _train, "plan": _plan}
+        return commands[args.command](args)
     except ValueError as error:
         print(f"hjepa {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:  # hjepa.train.TrainingError and other faults of a run
+        print(f"hjepa {args.command}: failed: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"hjepa {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -282,8 +287,9 @@ def _plan(args) -> int:
             raise ValueError("--run-dir: required to plan with a learned model (or pass --oracle)")
         import os
 
-        with open(os.path.join(args.run_dir, "config.json")) as f:
-            task_name = json.load(f)["dataset"]["task"]
+        from hjepa.checkpoint import read_json
+
+        task_name = read_json(os.path.join(args.run_dir, "config.json"))["dataset"]["task"]
         if args.task is not None and args.task != task_name:
             raise ValueError(f"--task: the run in {args.run_dir} was trained on {task_name!r}, "
                              f"got --task {args.task!r}")

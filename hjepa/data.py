@@ -158,7 +158,7 @@ class CollectConfig:
 
 
 def collect(config: CollectConfig, path: str, *, overwrite: bool = False,
-            progress: bool = True) -> "Dataset":
+            progress: bool = True) -> Dataset:
     """Collects a reward-free dataset into the directory `path`, shard by shard.
 
     Resumes an interrupted collection of the same config from its last complete shard.
@@ -206,7 +206,8 @@ def collect(config: CollectConfig, path: str, *, overwrite: bool = False,
 
         iterator = tqdm(iterator, desc="collect", unit="shard")
     for index in iterator:
-        count = min(config.episodes_per_shard, config.num_episodes - index * config.episodes_per_shard)
+        done_before = index * config.episodes_per_shard
+        count = min(config.episodes_per_shard, config.num_episodes - done_before)
         names = {"obs": f"obs-{index:05d}.npy", "actions": f"actions-{index:05d}.npy",
                  "episodes": count}
         done = all(os.path.exists(os.path.join(partial, names[k])) for k in ("obs", "actions"))

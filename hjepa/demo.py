@@ -179,7 +179,7 @@ def format_results(results: dict) -> str:
                      f"{r['mean_final_distance']:.4f}", f"{r['ms_per_step_amortised']:.2f}",
                      f"{p['num_samples']} samples x H{p['horizon']} x {p['iterations']} it"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     hw = results["hardware"]
     lines.append(f"(ms / MPC step: wall time of the batched episodes / (episodes x steps); "

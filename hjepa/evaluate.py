@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -45,7 +46,7 @@ class EvalResult:
 
     @property
     def ms_per_step(self) -> float:
-        """Planning (and stepping) wall time per MPC step of one episode, amortised over the batch."""
+        """Wall time per MPC step of one episode (plan + step), amortised over the batch."""
         return 1e3 * self.run_seconds / (self.num_episodes * self.num_steps)
 
     @property

@@ -53,13 +53,14 @@ class ModelConfig:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         for name in ("encoder_hidden", "predictor_hidden"):
             if any(int(s) <= 0 for s in getattr(self, name)):
-                raise ValueError(f"{name}: expected positive layer sizes, got {getattr(self, name)}")
+                raise ValueError(
+                    f"{name}: expected positive layer sizes, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
+    def from_dict(cls, data: dict) -> ModelConfig:
         data = dict(data)
         for name in ("obs_shape", "encoder_hidden", "predictor_hidden"):
             data[name] = tuple(data[name])
@@ -103,7 +104,8 @@ def predict(config: ModelConfig, params: PyTree, latent: jax.Array, action: jax.
     return _predictor(config).apply(params["predictor"], latent, action)
 
 
-def rollout(config: ModelConfig, params: PyTree, latent: jax.Array, actions: jax.Array) -> jax.Array:
+def rollout(config: ModelConfig, params: PyTree, latent: jax.Array,
+            actions: jax.Array) -> jax.Array:
     """Predicted latents [H, D] after each of `actions` [H, A], starting from latent [D]."""
 
     def body(z, a):

@@ -71,7 +71,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict) -> TrainConfig:
         data = dict(data)
         data["loss"] = losses.LossConfig(**data["loss"])
         return cls(**data)
@@ -204,6 +204,14 @@ def fit(
         previous = ckpt.read_json(config_path)
         same = {k: previous.get(k) for k in ("model", "train")} == {
             k: record_for_compare[k] for k in ("model", "train")}
+        old_data, new_data = previous.get("dataset", {}), record_for_compare["dataset"]
+        for key in ("task", "obs_kind"):
+            if same and old_data.get(key) != new_data[key] and not overwrite:
+                raise ValueError(
+                    f"dataset: the run in {run_dir} was trained on {key} "
+                    f"{old_data.get(key)!r}, got a dataset of {new_data[key]!r}; choose another "
+                    "run directory or pass overwrite=True (--overwrite)"
+                )
         if not same and not overwrite:
             raise ValueError(
                 f"run_dir: {run_dir} holds a run of another configuration; choose another "
@@ -263,14 +271,13 @@ def fit(
             elapsed = time.perf_counter() - t0
             if not np.isfinite(metrics["loss"]):
                 raise TrainingError(
-                    f"non-finite loss at step {step + chunk}; the last good checkpoint "
-                    f"(step {mngr.latest_step()}) is kept in {run_dir}"
+                    f"non-finite loss at step {step + chunk}; {_kept(mngr, run_dir)}"
                 )
             if metrics["latent_std_min"] < collapse_std:
                 raise TrainingError(
                     f"latents collapsed at step {step + chunk}: a latent dimension's std is "
-                    f"{metrics['latent_std_min']:.2e} < {collapse_std:.0e}; the last good "
-                    f"checkpoint (step {mngr.latest_step()}) is kept in {run_dir}"
+                    f"{metrics['latent_std_min']:.2e} < {collapse_std:.0e}; "
+                    f"{_kept(mngr, run_dir)}"
                 )
             state, step = new_state, step + chunk
             metrics["steps_per_second"] = chunk / elapsed
@@ -288,6 +295,13 @@ def fit(
             writer.close()
         mngr.close()
     return state
+
+
+def _kept(mngr, run_dir: str) -> str:
+    latest = mngr.latest_step()
+    if latest is None:
+        return f"no checkpoint had been saved yet in {run_dir}"
+    return f"the last good checkpoint (step {latest}) is kept in {run_dir}"
 
 
 def _log(run_dir: str, writer, step: int, metrics: dict) -> None:

@@ -49,7 +49,8 @@ def _cli(args):
 
 CASES = [
     # tasks
-    ("task unknown name", lambda c: tasks.make("nosuch"), r"task name: expected one of \['reacher'"),
+    ("task unknown name", lambda c: tasks.make("nosuch"),
+     r"task name: expected one of \['reacher'"),
     ("task obs kind", lambda c: tasks.make("reacher", obs="depth"),
      r"obs: expected one of \['state', 'pixels'\], got 'depth'"),
     ("task name not a string", lambda c: tasks.make(["reacher"]), r"task name: expected one of"),

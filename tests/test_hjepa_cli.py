@@ -58,9 +58,6 @@ def test_plan_oracle_without_task(capsys):
     assert "--task" in err
 
 
-@pytest.mark.xfail(strict=True, raises=FileNotFoundError, reason=(
-    "hjepa/cli.py _plan(): reads <run-dir>/config.json with a bare open(), so a missing run "
-    "directory escapes main() as FileNotFoundError (a traceback) instead of exit code 2"))
 def test_plan_with_a_missing_run_dir(capsys, tmp_path):
     code, _, err = run_cli(["plan", "--run-dir", str(tmp_path / "no-run")], capsys)
     assert code == 2

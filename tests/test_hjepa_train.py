@@ -265,3 +265,21 @@ def test_fit_stops_on_a_non_finite_loss(tiny_dataset, tiny_model_config, tiny_tr
     with pytest.raises((train_lib.TrainingError, ValueError)):
         train_lib.fit(tiny_model_config, tiny_train_config, poisoned, str(tmp_path / "run"),
                       progress=False)
+
+
+def test_resuming_with_a_dataset_of_another_kind_is_refused(tiny_run, tiny_dataset,
+                                                             tiny_model_config,
+                                                             tiny_train_config, tmp_path):
+    import json as json_lib
+    import shutil
+
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(tiny_run[0], run_dir)
+    manifest = dict(tiny_dataset.manifest, task="pusher")
+    other = data_lib.Dataset(tiny_dataset.path, manifest, tiny_dataset.obs_shards,
+                             tiny_dataset.action_shards)
+    before = open(os.path.join(run_dir, "config.json")).read()
+    with pytest.raises(ValueError, match="trained on task 'reacher', got a dataset of 'pusher'"):
+        train_lib.fit(tiny_model_config, tiny_train_config, other, run_dir, progress=False)
+    assert open(os.path.join(run_dir, "config.json")).read() == before
+    assert json_lib.loads(before)["dataset"]["task"] == "reacher"

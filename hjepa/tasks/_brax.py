@@ -8,7 +8,7 @@ import io
 import warnings
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def import_brax():
     """Imports brax, brax.io.mjcf and the differentiable pipelines; returns the brax module.
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -138,6 +139,6 @@ def make(name: str, obs: str = "state") -> Task:
     return _make(name, obs)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _make(name: str, obs: str) -> Task:
     return _REGISTRY[name](obs=obs)

@@ -31,7 +31,7 @@ ELBOW_LIMIT = 2.6  # goals and starts keep |θ1| below this (the joint's range i
 VELOCITY_SCALE = 0.1  # observation scale of joint velocities
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_system(backend: str = "generalized"):
     """The Brax system of the reacher (cached)."""
     brax = import_brax()
