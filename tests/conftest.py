@@ -7,7 +7,7 @@ config) and tests that need the same computation reuse the same compiled functio
 
 from __future__ import annotations
 
-import hypothesis  # noqa: F401  (see below)
+import hypothesis
 import pytest
 
 from hjepa import data as data_lib
@@ -20,6 +20,10 @@ from hjepa.model import ModelConfig
 # not thread-safe, and orbax's background threads may still be formatting the errors of a
 # failed restore (test_hjepa_train.py) at that moment: "SystemError: AST constructor recursion
 # depth mismatch" was seen once. Importing it during collection avoids the race.
+
+# Property tests draw the same examples on every run: CI never flakes on a new random draw.
+hypothesis.settings.register_profile("hjepa", derandomize=True, deadline=None)
+hypothesis.settings.load_profile("hjepa")
 
 # One collect config for every data test: collect_episodes compiles once per
 # (num_episodes per shard, episode_length), so every collection below hits the same cache.

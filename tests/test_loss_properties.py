@@ -10,12 +10,13 @@ from hypothesis.extra import numpy as hnp
 
 from hjepa import losses
 
-finite = st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False, width=32)
+# Multiples of 1/8 in [-10, 10]: exact in float32, and their squares never underflow.
+finite = st.integers(-80, 80).map(lambda i: i / 8.0)
 latent_batches = hnp.arrays(np.float32, st.tuples(st.integers(2, 12), st.integers(1, 6)),
                             elements=finite)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(latent_batches, finite)
 def test_regularisers_are_nonnegative_and_shift_invariant(latents, shift):
     z = jnp.asarray(latents)
@@ -25,7 +26,7 @@ def test_regularisers_are_nonnegative_and_shift_invariant(latents, shift):
         np.testing.assert_allclose(float(fn(z + shift)), value, rtol=1e-3, atol=1e-3)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(latent_batches)
 def test_variance_hinge_vanishes_once_every_dimension_is_spread(latents):
     z = jnp.asarray(latents)
@@ -35,7 +36,7 @@ def test_variance_hinge_vanishes_once_every_dimension_is_spread(latents):
         assert float(losses.variance_loss(z)) == 0.0
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(latent_batches, latent_batches)
 def test_prediction_loss_is_symmetric_and_zero_only_on_equality(a, b):
     if a.shape != b.shape:
@@ -47,7 +48,7 @@ def test_prediction_loss_is_symmetric_and_zero_only_on_equality(a, b):
     assert (ab == 0.0) == bool(jnp.all(a == b))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(hnp.arrays(np.float32, st.tuples(st.integers(3, 10)), elements=finite))
 def test_covariance_of_a_single_varying_dimension_is_zero(column):
     z = jnp.stack([jnp.asarray(column), jnp.zeros_like(column)], axis=1)  # [N, 2]
