@@ -7,6 +7,7 @@ true physics.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -176,6 +177,25 @@ def _is_tracer(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
+# Bounds already checked, by identity: (weakref(low), weakref(high)) per id pair. Reading
+# device arrays back to the host costs a synchronisation per call (tens of microseconds on a
+# GPU, more than a small plan); jax.Arrays are immutable, so one check per pair suffices.
+_ORDERED_BOUNDS: dict[tuple[int, int], tuple[Any, Any]] = {}
+
+
+def _known_ordered(low: Any, high: Any) -> bool:
+    refs = _ORDERED_BOUNDS.get((id(low), id(high)))
+    return refs is not None and refs[0]() is low and refs[1]() is high
+
+
+def _remember_ordered(low: Any, high: Any) -> None:
+    if not (isinstance(low, jax.Array) and isinstance(high, jax.Array)):
+        return  # numpy arrays are mutable: check them every time
+    if len(_ORDERED_BOUNDS) >= 256:  # a bounded memo: start afresh
+        _ORDERED_BOUNDS.clear()
+    _ORDERED_BOUNDS[(id(low), id(high))] = (weakref.ref(low), weakref.ref(high))
+
+
 def check_problem(problem: Problem, init_actions: Any) -> None:
     """Checks a problem and its initial actions at a planner's public boundary.
 
@@ -192,12 +212,13 @@ def check_problem(problem: Problem, init_actions: Any) -> None:
             "problem.action_low/action_high: expected two vectors of the same shape [A], "
             f"got {jnp.shape(low)} and {jnp.shape(high)}"
         )
-    if not (_is_tracer(low) or _is_tracer(high)):
+    if not (_is_tracer(low) or _is_tracer(high)) and not _known_ordered(low, high):
         if np.any(np.asarray(low) > np.asarray(high)):
             raise ValueError(
                 "problem.action_low/action_high: expected low <= high in every dimension, "
                 f"got low={low} high={high}"
             )
+        _remember_ordered(low, high)
     shape = jnp.shape(init_actions)
     if len(shape) != 2 or shape[1] != jnp.shape(low)[0] or shape[0] < 1:
         raise ValueError(
@@ -230,6 +251,14 @@ def typed_key(key: Any) -> Array:
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key
     return jax.random.wrap_key_data(key)
+
+
+def float_actions(actions: Any) -> Array:
+    """`actions` as an array of the default float dtype (no copy when it already is one)."""
+    dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    if isinstance(actions, jax.Array) and actions.dtype == dtype:
+        return actions
+    return jnp.asarray(actions, dtype)
 
 
 def check_positive(name: str, value: Any, *, integer: bool = True) -> None:

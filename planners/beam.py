@@ -72,7 +72,7 @@ def beam_search(
         grid = _check_grid_size(grid_size, action_size, branching)
     return _beam_search(
         problem,
-        jnp.asarray(init_actions, jnp.result_type(float)),
+        base.float_actions(init_actions),
         key,
         beam_width=beam_width,
         branching=branching,

@@ -81,18 +81,18 @@ def cem(
         raise ValueError(f"keep_elites: expected a non-negative integer, got {keep_elites!r}")
     base.check_at_most("keep_elites", keep_elites, "num_elites", num_elites)
     horizon, action_size = jnp.shape(init_actions)
-    if init_elites is None:
-        init_elites = jnp.full((keep_elites, horizon, action_size), jnp.nan)
-    elif jnp.ndim(init_elites) != 3 or jnp.shape(init_elites)[1:] != (horizon, action_size):
-        raise ValueError(
-            f"init_elites: expected shape [E, {horizon}, {action_size}] (elites shaped like "
-            f"init_actions), got {tuple(jnp.shape(init_elites))}"
-        )
+    if init_elites is not None:
+        if jnp.ndim(init_elites) != 3 or jnp.shape(init_elites)[1:] != (horizon, action_size):
+            raise ValueError(
+                f"init_elites: expected shape [E, {horizon}, {action_size}] (elites shaped like "
+                f"init_actions), got {tuple(jnp.shape(init_elites))}"
+            )
+        init_elites = base.float_actions(init_elites)
     return _cem(
         problem,
-        jnp.asarray(init_actions, jnp.result_type(float)),
+        base.float_actions(init_actions),
         key,
-        _fit_rows(jnp.asarray(init_elites, jnp.result_type(float)), keep_elites),
+        init_elites,
         num_samples=num_samples,
         num_elites=num_elites,
         iterations=iterations,
@@ -157,7 +157,7 @@ def _cem(
     problem: Problem,
     init_actions: jax.Array,  # [H, A]
     key: jax.Array,
-    init_elites: jax.Array,  # [keep_elites, H, A], NaN rows are empty slots
+    init_elites: jax.Array | None,  # [E, H, A], NaN rows are empty slots; None: none
     *,
     num_samples: int,
     num_elites: int,
@@ -171,6 +171,9 @@ def _cem(
     horizon, action_size = init_actions.shape
     mean0 = base.sanitize_actions(problem, init_actions)  # [H, A]
     std0 = jnp.full_like(mean0, noise_std)  # [H, A]
+    if init_elites is None:
+        init_elites = jnp.full((keep_elites, horizon, action_size), jnp.nan, mean0.dtype)
+    init_elites = _fit_rows(init_elites, keep_elites)  # [keep, H, A]
     kept_valid = jnp.all(jnp.isfinite(init_elites), axis=(1, 2))  # [keep]
     kept0 = base.sanitize_actions(problem, init_elites)  # [keep, H, A]
     keys = jax.random.split(key, iterations)

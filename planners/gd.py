@@ -73,7 +73,7 @@ def gradient_descent(
             ) from error
     return _gradient_descent(
         problem,
-        jnp.asarray(init_actions, jnp.result_type(float)),
+        base.float_actions(init_actions),
         key,
         iterations=iterations,
         num_candidates=num_candidates,

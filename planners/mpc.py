@@ -110,7 +110,7 @@ def mpc(
         ) from error
     return _mpc(
         problem,
-        jnp.asarray(init_actions, jnp.result_type(float)),
+        base.float_actions(init_actions),
         key,
         env_params,
         env_state,

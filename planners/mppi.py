@@ -59,7 +59,7 @@ def mppi(
         raise ValueError(f"noise_decay: expected a number in (0, 1], got {noise_decay!r}")
     return _mppi(
         problem,
-        jnp.asarray(init_actions, jnp.result_type(float)),
+        base.float_actions(init_actions),
         key,
         num_samples=num_samples,
         iterations=iterations,

@@ -138,3 +138,17 @@ def test_mpc_checks_the_warm_start_shape():
     with pytest.raises(ValueError, match=r"init_actions: expected shape \[H, 2\]"):
         planners.mpc(problem(), jnp.zeros((H, 3)), KEY, env_step=testing.double_integrator_dynamics,
                      env_params=None, env_state=jnp.zeros(4), num_steps=3)
+
+
+def test_bounds_are_checked_again_when_they_change():
+    low, high = np.asarray([-1.0, -1.0], np.float32), np.asarray([1.0, 1.0], np.float32)
+    numpy_bounds = problem().replace(action_low=low, action_high=high)
+    planners.mppi(numpy_bounds, jnp.zeros((H, 2)), KEY, num_samples=4, iterations=1)
+    low[1] = 2.0  # numpy arrays can change in place: they are checked on every call
+    with pytest.raises(ValueError, match="expected low <= high"):
+        planners.mppi(numpy_bounds, jnp.zeros((H, 2)), KEY, num_samples=4, iterations=1)
+    good = problem()
+    planners.mppi(good, jnp.zeros((H, 2)), KEY, num_samples=4, iterations=1)  # remembered
+    bad = good.replace(action_high=jnp.asarray([1.0, -2.0]))  # new arrays: checked
+    with pytest.raises(ValueError, match="expected low <= high"):
+        planners.mppi(bad, jnp.zeros((H, 2)), KEY, num_samples=4, iterations=1)
