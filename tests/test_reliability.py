@@ -25,9 +25,25 @@ TRAIN_ARGS = ["--steps", "400", "--batch-size", "16", "--window", "4", "--latent
               "--hidden", "16", "--checkpoint-every", "20", "--seed", "5", "--quiet"]
 
 
-def _start(args: list[str]) -> subprocess.Popen:
+# Runs the CLI with every dataset file write followed by a pause, so that the SIGKILL lands
+# mid-collection however fast the machine is (a small collection can otherwise finish between
+# two polls). The code path is the production one; only the pacing changes.
+_PACED_CLI = """
+import sys, time
+from hjepa import cli, data
+write = data.atomic_save_npy
+def paced_write(path, array):
+    write(path, array)
+    time.sleep(1.0)
+data.atomic_save_npy = paced_write
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def _start(args: list[str], paced: bool = False) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "hjepa", *args], env=env,
+    entry = ["-c", _PACED_CLI] if paced else ["-m", "hjepa"]
+    return subprocess.Popen([sys.executable, *entry, *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -62,7 +78,7 @@ def test_collect_killed_then_rerun_matches_uninterrupted(tmp_path):
 
     target = str(tmp_path / "interrupted")
     partial = target + ".partial"
-    process = _start([*COLLECT_ARGS, "--out", target])
+    process = _start([*COLLECT_ARGS, "--out", target], paced=True)
     _kill_when(process, lambda: os.path.exists(os.path.join(partial, "obs-00000.npy")))
     assert not os.path.exists(target), "a killed collection must not leave a dataset in place"
     assert not os.path.exists(os.path.join(partial, "manifest.json"))
