@@ -22,11 +22,13 @@ EXAMPLES = {
         examples:
           hjepa collect reacher --out data/reacher --episodes 2000
           hjepa collect reacher --out data/reacher --episodes 4000 --overwrite
+          hjepa collect two_rooms --obs pixels --image-size 32 --out data/two_rooms_px
         """,
     "train": """
         examples:
           hjepa train --data data/reacher --run-dir runs/reacher
           hjepa train --data data/reacher --run-dir runs/reacher --steps 10000 --latent 64
+          hjepa train --data data/two_rooms_px --run-dir runs/two_rooms_px --encoder conv
           hjepa train --data data/reacher --run-dir runs/reacher --mesh data=4,model=2
           hjepa train --data data/reacher --run-dir runs/reacher \
               --coordinator 10.0.0.1:1234 --num-processes 2 --process-id 0   # on each host
@@ -70,8 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("task", help="task name, e.g. reacher")
     p.add_argument("--out", required=True, help="dataset directory to create")
     p.add_argument("--obs", default="state", help="observation kind: state or pixels")
+    p.add_argument("--image-size", type=int, default=64,
+                   help="side of pixel observations (default: %(default)s)")
     p.add_argument("--episodes", type=int, default=2000)
-    p.add_argument("--episode-length", type=int, default=50)
+    p.add_argument("--episode-length", type=int, default=None,
+                   help="steps per episode (default: the task's episode length)")
     p.add_argument("--episodes-per-shard", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
@@ -85,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--latent", type=int, default=32, help="latent size D")
     p.add_argument("--hidden", type=int, default=256, help="hidden width of the MLPs")
+    p.add_argument("--encoder", choices=("mlp", "conv", "vit"), default=None,
+                   help="observation encoder (default: mlp for state, conv for pixels)")
     p.add_argument("--checkpoint-every", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true",
@@ -216,10 +223,13 @@ def _demo(args) -> int:
 
 def _collect(args) -> int:
     from hjepa import data
+    from hjepa.tasks import make
 
+    task = make(args.task, args.obs, image_size=args.image_size)
+    length = task.episode_length if args.episode_length is None else args.episode_length
     config = data.CollectConfig(task=args.task, obs=args.obs, num_episodes=args.episodes,
-                                episode_length=args.episode_length,
-                                episodes_per_shard=args.episodes_per_shard, seed=args.seed)
+                                episode_length=length, episodes_per_shard=args.episodes_per_shard,
+                                seed=args.seed, image_size=args.image_size)
     dataset = data.collect(config, args.out, overwrite=args.overwrite,
                            progress=not (args.quiet or args.json))
     summary = {"path": dataset.path, "task": dataset.task, "obs_kind": dataset.obs_kind,
@@ -236,14 +246,16 @@ def _collect(args) -> int:
 def _train(args) -> int:
     from hjepa import data, train
     from hjepa.model import ModelConfig
-    from hjepa.tasks import make
 
     mesh = _setup_devices(args)
     dataset = data.load(args.data)
-    task = make(dataset.task, dataset.obs_kind)
+    task = dataset.make_task()
+    pixels = dataset.obs_kind == "pixels"
+    encoder = args.encoder or ("conv" if pixels else "mlp")
+    encoder_hidden = (args.hidden,) if encoder != "mlp" else (args.hidden, args.hidden)
     model_config = ModelConfig(obs_shape=tuple(task.obs_shape), action_size=task.action_size,
-                               latent_size=args.latent, encoder_hidden=(args.hidden, args.hidden),
-                               predictor_hidden=(args.hidden, args.hidden))
+                               latent_size=args.latent, encoder_hidden=encoder_hidden,
+                               predictor_hidden=(args.hidden, args.hidden), encoder=encoder)
     config = train.TrainConfig(steps=args.steps, batch_size=args.batch_size, window=args.window,
                                learning_rate=args.learning_rate,
                                checkpoint_every=args.checkpoint_every, seed=args.seed,
@@ -289,12 +301,15 @@ def _plan(args) -> int:
 
         from hjepa.checkpoint import read_json
 
-        task_name = read_json(os.path.join(args.run_dir, "config.json"))["dataset"]["task"]
+        trained_on = read_json(os.path.join(args.run_dir, "config.json"))["dataset"]
+        task_name = trained_on["task"]
         if args.task is not None and args.task != task_name:
             raise ValueError(f"--task: the run in {args.run_dir} was trained on {task_name!r}, "
                              f"got --task {args.task!r}")
-        task = make(task_name)
         model_config, _, params = train.load_run(args.run_dir, task=task_name, mesh=mesh)
+        obs_kind = trained_on.get("obs_kind", "state")
+        size = model_config.obs_shape[0] if obs_kind == "pixels" else None
+        task = make(task_name, obs_kind, image_size=size)
         result = evaluate.evaluate(task, jax.random.key(args.seed), num_episodes=args.episodes,
                                    model_config=model_config, params=params,
                                    planner_options=options, horizon=args.horizon, mesh=mesh)

@@ -144,9 +144,14 @@ class CollectConfig:
     episodes_per_shard: int = 500
     seed: int = 0
     policy: ExplorationPolicy = ExplorationPolicy()
+    image_size: int = 64  # side of pixel observations (ignored for state observations)
+
+    def make_task(self) -> Task:
+        """The task this config collects from."""
+        return make(self.task, self.obs, image_size=self.image_size)
 
     def validate(self) -> None:
-        make(self.task, self.obs)  # raises on unknown names
+        self.make_task()  # raises on unknown names and bad image sizes
         for name in ("num_episodes", "episode_length", "episodes_per_shard"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -196,7 +201,7 @@ def collect(config: CollectConfig, path: str, *, overwrite: bool = False,
         os.makedirs(partial)
         atomic_write_json(config_path, config.to_dict())
 
-    task = make(config.task, config.obs)
+    task = config.make_task()
     key = jax.random.key(config.seed)
     num_shards = -(-config.num_episodes // config.episodes_per_shard)
     shards = []
@@ -276,6 +281,15 @@ class Dataset:
     def episode_length(self) -> int:
         return self.manifest["episode_length"]
 
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        return tuple(self.manifest["obs_shape"])
+
+    def make_task(self) -> Task:
+        """The task the dataset was collected from (pixels at the dataset's image size)."""
+        size = self.obs_shape[0] if self.obs_kind == "pixels" else None
+        return make(self.task, self.obs_kind, image_size=size)
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All episodes in memory: (obs [N, T+1, *obs_shape], actions [N, T, A])."""
         return (np.concatenate([np.asarray(o) for o in self.obs_shards]),
@@ -343,6 +357,17 @@ def load(path: str, *, task: str | None = None, obs_kind: str | None = None) -> 
     return Dataset(path, manifest, tuple(obs_shards), tuple(action_shards))
 
 
+def window_indices(key: jax.Array, num_episodes: int, episode_length: int, *, batch_size: int,
+                   window: int) -> tuple[jax.Array, jax.Array]:
+    """Random windows as (episode [B], start [B]) indices: uniform episodes, uniform starts
+    in [0, T − W]. Shared by `sample_windows` (in memory) and `read_windows` (from disk), so
+    both draw the same windows for the same key."""
+    episode_key, start_key = jax.random.split(key)
+    episodes = jax.random.randint(episode_key, (batch_size,), 0, num_episodes)
+    starts = jax.random.randint(start_key, (batch_size,), 0, episode_length - window + 1)
+    return episodes, starts
+
+
 def sample_windows(
     obs: jax.Array, actions: jax.Array, key: jax.Array, *, batch_size: int, window: int
 ) -> tuple[jax.Array, jax.Array]:
@@ -359,9 +384,8 @@ def sample_windows(
       (obs [B, W+1, *obs_shape], actions [B, W, A]).
     """
     num_episodes, length = actions.shape[0], actions.shape[1]
-    episode_key, start_key = jax.random.split(key)
-    episodes = jax.random.randint(episode_key, (batch_size,), 0, num_episodes)
-    starts = jax.random.randint(start_key, (batch_size,), 0, length - window + 1)
+    episodes, starts = window_indices(key, num_episodes, length, batch_size=batch_size,
+                                      window=window)
 
     def take(episode, start):
         o = jax.lax.dynamic_slice_in_dim(obs[episode], start, window + 1, axis=0)
@@ -369,6 +393,57 @@ def sample_windows(
         return o, a
 
     return jax.vmap(take)(episodes, starts)
+
+
+def read_windows(dataset: Dataset, episodes: np.ndarray, starts: np.ndarray,
+                 window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reads windows from the dataset's memory-mapped shards; only those bytes are read.
+
+    Args:
+      dataset: an opened dataset.
+      episodes: global episode indices [B] (0 <= e < num_episodes).
+      starts: first step of each window [B] (0 <= s <= T − W).
+      window: W.
+
+    Returns:
+      (obs [B, W+1, *obs_shape] in the dataset's dtype, actions [B, W, A]).
+    """
+    offsets = np.cumsum([0] + [len(a) for a in dataset.action_shards])  # [S+1]
+    episodes, starts = np.asarray(episodes), np.asarray(starts)
+    shard_of = np.searchsorted(offsets, episodes, side="right") - 1  # [B]
+    obs = [dataset.obs_shards[s][e - offsets[s], t:t + window + 1]
+           for s, e, t in zip(shard_of, episodes, starts, strict=True)]
+    actions = [dataset.action_shards[s][e - offsets[s], t:t + window]
+               for s, e, t in zip(shard_of, episodes, starts, strict=True)]
+    return np.stack(obs), np.stack(actions)
+
+
+def observation_stats(dataset: Dataset, *, per_channel: bool,
+                      chunk_episodes: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of the observations, streamed over the shards in bounded memory.
+
+    Args:
+      dataset: an opened dataset.
+      per_channel: reduce over everything but the last axis (images [H, W, C] -> [C]);
+        otherwise per feature ([*obs_shape]).
+      chunk_episodes: episodes read at a time (memory bound).
+
+    Returns:
+      (mean, std), float32 arrays of shape [C] or [*obs_shape].
+    """
+    total = total_sq = None
+    count = 0
+    for shard in dataset.obs_shards:
+        for first in range(0, len(shard), chunk_episodes):
+            block = np.asarray(shard[first:first + chunk_episodes], np.float64)
+            axes = tuple(range(block.ndim - 1)) if per_channel else (0, 1)
+            part, part_sq = block.sum(axis=axes), np.square(block).sum(axis=axes)
+            total = part if total is None else total + part
+            total_sq = part_sq if total_sq is None else total_sq + part_sq
+            count += block.size // part.size
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    return mean.astype(np.float32), std.astype(np.float32)
 
 
 def collect_or_load(config: CollectConfig, path: str, *, overwrite: bool = False,

@@ -126,6 +126,11 @@ def evaluate(
     """
     if (model_config is None) != (params is None):
         raise ValueError("model_config and params: give both (learned model) or neither (oracle)")
+    if model_config is not None and tuple(model_config.obs_shape) != tuple(task.obs_shape):
+        raise ValueError(
+            f"model_config: the model takes observations of shape {tuple(model_config.obs_shape)}"
+            f", the task {task.name!r} ({task.obs_kind}) gives {tuple(task.obs_shape)}"
+        )
     if not isinstance(num_episodes, int) or num_episodes <= 0:
         raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
     if not isinstance(horizon, int) or horizon <= 0:

@@ -17,12 +17,18 @@ class LossConfig:
       variance_weight: VICReg variance hinge (keeps each latent dimension's std >= 1).
       covariance_weight: VICReg covariance (decorrelates latent dimensions).
       variance_target: the std the variance hinge asks for.
+      stop_target_gradient: whether the prediction targets (the encoded future observations)
+        are constants of the prediction term. True: the encoder learns only through the
+        prediction's input and the regularisers. False (as in VICReg): the prediction error
+        also moves the targets toward what can be predicted, which pixel encoders need to
+        drop unpredictable detail; the variance and covariance terms keep it from collapsing.
     """
 
     prediction_weight: float = 1.0
     variance_weight: float = 1.0
     covariance_weight: float = 0.04
     variance_target: float = 1.0
+    stop_target_gradient: bool = True
 
 
 def variance_loss(latents: jax.Array, target: float = 1.0, eps: float = 1e-4) -> jax.Array:
@@ -50,7 +56,7 @@ def jepa_loss(latents: jax.Array, predicted: jax.Array, config: LossConfig):
 
     Args:
       latents: encoded observations [B, W+1, D] (the targets are latents[:, 1:], gradient
-        stopped: the encoder learns through the prediction's input and the regularisers).
+        stopped when `config.stop_target_gradient`).
       predicted: multi-step predictions [B, W, D] from latents[:, 0].
       config: term weights.
 
@@ -58,7 +64,10 @@ def jepa_loss(latents: jax.Array, predicted: jax.Array, config: LossConfig):
       (loss [], metrics dict of scalars).
     """
     flat = latents.reshape(-1, latents.shape[-1])  # [B*(W+1), D]
-    prediction = prediction_loss(predicted, jax.lax.stop_gradient(latents[:, 1:]))
+    targets = latents[:, 1:]
+    if config.stop_target_gradient:
+        targets = jax.lax.stop_gradient(targets)
+    prediction = prediction_loss(predicted, targets)
     variance = variance_loss(flat, config.variance_target)
     covariance = covariance_loss(flat)
     loss = (config.prediction_weight * prediction + config.variance_weight * variance

@@ -1,6 +1,10 @@
 """The JEPA world model as pure functions over a params pytree.
 
-    params = {"encoder": ..., "predictor": ..., "normalizer": {"mean": [O], "std": [O]}}
+    params = {"encoder": ..., "predictor": ..., "normalizer": {"mean": [S], "std": [S]}}
+
+S is the normaliser's shape: the observation's shape (O,) for the MLP encoder of state
+observations, the channel count (C,) for the image encoders (conv, ViT) of pixels [H, W, C]
+(uint8 pixels are standardised per channel, then encoded).
 
 `encode` maps observations to latents, `predict` steps a latent with an action, `rollout`
 chains predictions, and `problem` builds the `planners.Problem` that plans in latent space
@@ -17,9 +21,11 @@ import jax.numpy as jnp
 
 import planners
 from hjepa import cost as cost_lib
-from hjepa.modules import ActionPredictor, MLPEncoder
+from hjepa.modules import ActionPredictor, ConvEncoder, MLPEncoder, ViTEncoder
 
 PyTree = Any
+
+ENCODERS = ("mlp", "conv", "vit")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,11 +33,14 @@ class ModelConfig:
     """Architecture of the world model. Hashable; saved beside checkpoints.
 
     Attributes:
-      obs_shape: shape of one observation (state: (O,)).
+      obs_shape: shape of one observation: state (O,), pixels (H, W, C).
       action_size: A.
       latent_size: D.
-      encoder_hidden: hidden layer sizes of the encoder MLP.
+      encoder_hidden: hidden layer sizes of the encoder MLP (for "conv": of its MLP head).
       predictor_hidden: hidden layer sizes of the predictor MLP.
+      encoder: "mlp" (state observations), "conv" or "vit" (pixels).
+      conv_channels: output channels of the conv encoder's stride-2 layers.
+      patch_size: the ViT's patch side (must divide H and W).
     """
 
     obs_shape: tuple[int, ...]
@@ -39,14 +48,32 @@ class ModelConfig:
     latent_size: int = 32
     encoder_hidden: tuple[int, ...] = (256, 256)
     predictor_hidden: tuple[int, ...] = (256, 256)
+    encoder: str = "mlp"
+    conv_channels: tuple[int, ...] = (32, 64, 64, 64)
+    patch_size: int = 8
+
+    @property
+    def takes_pixels(self) -> bool:
+        """Whether the encoder takes images [H, W, C] (else flat state vectors)."""
+        return self.encoder in ("conv", "vit")
+
+    @property
+    def normalizer_shape(self) -> tuple[int, ...]:
+        """Shape S of the normaliser's mean and std: (O,) for states, (C,) for images."""
+        return (self.obs_shape[-1],) if self.takes_pixels else tuple(self.obs_shape)
 
     def validate(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder: expected one of {list(ENCODERS)}, got {self.encoder!r}")
         if not self.obs_shape or any(int(s) <= 0 for s in self.obs_shape):
             raise ValueError(f"obs_shape: expected positive sizes, got {self.obs_shape!r}")
-        if len(self.obs_shape) != 1:
+        if not self.takes_pixels and len(self.obs_shape) != 1:
             raise ValueError(
-                f"obs_shape: the MLP encoder takes flat observations (O,), got {self.obs_shape!r}"
+                f"obs_shape: the {self.encoder!r} encoder takes flat state observations (O,), "
+                f"got {tuple(self.obs_shape)} (images [H, W, C]: use encoder='conv' or 'vit')"
             )
+        if self.takes_pixels:
+            self._validate_image_shape()
         for name in ("action_size", "latent_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -56,18 +83,50 @@ class ModelConfig:
                 raise ValueError(
                     f"{name}: expected positive layer sizes, got {getattr(self, name)}")
 
+    def _validate_image_shape(self) -> None:
+        if len(self.obs_shape) != 3:
+            raise ValueError(
+                f"obs_shape: the {self.encoder!r} encoder takes images (H, W, C), got "
+                f"{tuple(self.obs_shape)} (state observations: use encoder='mlp')"
+            )
+        height, width, _ = self.obs_shape
+        if self.encoder == "conv":
+            if not self.conv_channels or any(int(c) <= 0 for c in self.conv_channels):
+                raise ValueError(
+                    f"conv_channels: expected positive channel counts, got {self.conv_channels}")
+            smallest = 2 ** len(self.conv_channels)
+            if min(height, width) < smallest:
+                raise ValueError(
+                    f"obs_shape: the conv encoder with {len(self.conv_channels)} stride-2 layers "
+                    f"takes images of at least {smallest}x{smallest}, got {height}x{width}"
+                )
+        else:
+            p = self.patch_size
+            if isinstance(p, bool) or not isinstance(p, int) or p <= 0:
+                raise ValueError(f"patch_size: expected a positive integer, got {p!r}")
+            if height % p or width % p:
+                raise ValueError(
+                    f"obs_shape: the ViT encoder with patch_size {p} takes images whose sides "
+                    f"are multiples of {p}, got {height}x{width}"
+                )
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
         data = dict(data)
-        for name in ("obs_shape", "encoder_hidden", "predictor_hidden"):
-            data[name] = tuple(data[name])
+        for name in ("obs_shape", "encoder_hidden", "predictor_hidden", "conv_channels"):
+            if name in data:
+                data[name] = tuple(data[name])
         return cls(**data)
 
 
-def _encoder(config: ModelConfig) -> MLPEncoder:
+def _encoder(config: ModelConfig):
+    if config.encoder == "conv":
+        return ConvEncoder(config.latent_size, config.conv_channels, config.encoder_hidden)
+    if config.encoder == "vit":
+        return ViTEncoder(config.latent_size, config.patch_size)
     return MLPEncoder(config.latent_size, config.encoder_hidden)
 
 
@@ -77,14 +136,21 @@ def _predictor(config: ModelConfig) -> ActionPredictor:
 
 def init(config: ModelConfig, key: jax.Array, obs_mean: jax.Array | None = None,
          obs_std: jax.Array | None = None) -> PyTree:
-    """Initial params. `obs_mean`/`obs_std` [*obs_shape] normalise observations (frozen)."""
+    """Initial params. `obs_mean`/`obs_std` [S] normalise observations (frozen).
+
+    S is `config.normalizer_shape`: (O,) for state observations, (C,) for images.
+    """
     config.validate()
     encoder_key, predictor_key = jax.random.split(key)
     obs = jnp.zeros(config.obs_shape)
     latent = jnp.zeros(config.latent_size)
     action = jnp.zeros(config.action_size)
-    mean = jnp.zeros(config.obs_shape) if obs_mean is None else jnp.asarray(obs_mean, jnp.float32)
-    std = jnp.ones(config.obs_shape) if obs_std is None else jnp.asarray(obs_std, jnp.float32)
+    shape = config.normalizer_shape
+    mean = jnp.zeros(shape) if obs_mean is None else jnp.asarray(obs_mean, jnp.float32)
+    std = jnp.ones(shape) if obs_std is None else jnp.asarray(obs_std, jnp.float32)
+    for name, value in (("obs_mean", mean), ("obs_std", std)):
+        if value.shape != shape:
+            raise ValueError(f"{name}: expected shape {shape}, got {value.shape}")
     return {
         "encoder": _encoder(config).init(encoder_key, obs),
         "predictor": _predictor(config).init(predictor_key, latent, action),
@@ -93,9 +159,9 @@ def init(config: ModelConfig, key: jax.Array, obs_mean: jax.Array | None = None,
 
 
 def encode(config: ModelConfig, params: PyTree, obs: jax.Array) -> jax.Array:
-    """Latents [..., D] of observations [..., *obs_shape]."""
+    """Latents [..., D] of observations [..., *obs_shape] (floats, or uint8 pixels)."""
     normalizer = jax.lax.stop_gradient(params["normalizer"])
-    x = (obs - normalizer["mean"]) / normalizer["std"]
+    x = (jnp.asarray(obs, jnp.float32) - normalizer["mean"]) / normalizer["std"]
     return _encoder(config).apply(params["encoder"], x)
 
 

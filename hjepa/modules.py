@@ -44,3 +44,77 @@ class ActionPredictor(nn.Module):
     def __call__(self, latent: jax.Array, action: jax.Array) -> jax.Array:
         delta = MLP(self.hidden_sizes, latent.shape[-1])(jnp.concatenate([latent, action], -1))
         return latent + delta
+
+
+def _fold_batch(x: jax.Array, event_rank: int) -> tuple[jax.Array, tuple[int, ...]]:
+    """Flattens the leading (batch) dims of x [..., *event] to one: ([N, *event], batch shape)."""
+    batch_shape = x.shape[: x.ndim - event_rank]
+    return x.reshape((-1, *x.shape[x.ndim - event_rank:])), batch_shape
+
+
+class ConvEncoder(nn.Module):
+    """Encodes images [..., H, W, C] (normalised floats) into latents [..., D].
+
+    A stack of 3×3 convolutions, each halving the resolution (stride 2) and followed by
+    LayerNorm over channels and GELU, then an MLP head on the flattened features.
+    H and W must be at least 2**len(channels) (`ModelConfig.validate` checks this).
+    """
+
+    latent_size: int
+    channels: Sequence[int] = (32, 64, 64, 64)
+    hidden_sizes: Sequence[int] = (256,)
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> jax.Array:
+        x, batch_shape = _fold_batch(images, 3)  # [N, H, W, C]
+        for features in self.channels:
+            x = nn.Conv(features, (3, 3), strides=(2, 2), padding="SAME")(x)
+            x = nn.LayerNorm()(x)
+            x = nn.gelu(x)
+        x = x.reshape((x.shape[0], -1))  # [N, H' * W' * C']
+        x = MLP(self.hidden_sizes, self.latent_size)(x)  # [N, D]
+        return x.reshape((*batch_shape, self.latent_size))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm self-attention and MLP block over tokens [N, L, E]."""
+
+    num_heads: int
+    mlp_ratio: int = 2
+
+    @nn.compact
+    def __call__(self, tokens: jax.Array) -> jax.Array:
+        width = tokens.shape[-1]
+        x = nn.LayerNorm()(tokens)
+        tokens = tokens + nn.MultiHeadDotProductAttention(num_heads=self.num_heads)(x, x)
+        x = nn.LayerNorm()(tokens)
+        x = nn.Dense(self.mlp_ratio * width)(x)
+        return tokens + nn.Dense(width)(nn.gelu(x))
+
+
+class ViTEncoder(nn.Module):
+    """A small vision transformer: images [..., H, W, C] -> latents [..., D].
+
+    Non-overlapping `patch_size` patches (H and W must be multiples of it), a linear patch
+    embedding plus learned position embeddings, `depth` transformer blocks, mean pooling over
+    patches, LayerNorm and a linear head.
+    """
+
+    latent_size: int
+    patch_size: int = 8
+    width: int = 64
+    depth: int = 2
+    num_heads: int = 4
+
+    @nn.compact
+    def __call__(self, images: jax.Array) -> jax.Array:
+        x, batch_shape = _fold_batch(images, 3)  # [N, H, W, C]
+        p = self.patch_size
+        x = nn.Conv(self.width, (p, p), strides=(p, p), padding="VALID")(x)  # [N, H/p, W/p, E]
+        tokens = x.reshape((x.shape[0], -1, self.width))  # [N, L, E]
+        position = self.param("position", nn.initializers.normal(0.02), tokens.shape[1:])
+        tokens = tokens + position
+        for _ in range(self.depth):
+            tokens = TransformerBlock(self.num_heads)(tokens)
+        pooled = nn.LayerNorm()(tokens.mean(axis=1))  # [N, E]
+        return nn.Dense(self.latent_size)(pooled).reshape((*batch_shape, self.latent_size))

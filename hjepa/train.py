@@ -136,6 +136,48 @@ def train_chunk(state: TrainState, all_obs, all_actions, *, model_config: ModelC
     return state, jax.tree.map(jnp.mean, metrics)
 
 
+_train_step_jit = jax.jit(train_step, static_argnames=("model_config", "config"))
+
+
+def streamed_batches(dataset: data_lib.Dataset, config: TrainConfig, start: int, stop: int):
+    """Yields the batches (obs [B, W+1, *obs_shape], actions [B, W, A]) of steps start..stop-1,
+    read from the dataset's memory-mapped shards: the same windows `train_chunk` samples in
+    memory (batch t uses fold_in(key(seed + 1), t)), one batch in memory at a time, the next
+    read by a background thread while the current one trains."""
+    import concurrent.futures
+
+    data_key = jax.random.key(config.seed + 1)
+
+    def read(step: int):
+        episodes, starts = data_lib.window_indices(
+            jax.random.fold_in(data_key, step), dataset.num_episodes, dataset.episode_length,
+            batch_size=config.batch_size, window=config.window)
+        return data_lib.read_windows(dataset, np.asarray(episodes), np.asarray(starts),
+                                     config.window)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read, start) if start < stop else None
+        for step in range(start, stop):
+            batch = pending.result()
+            pending = pool.submit(read, step + 1) if step + 1 < stop else None
+            yield batch
+
+
+def train_chunk_streamed(state: TrainState, dataset: data_lib.Dataset, *,
+                         model_config: ModelConfig, config: TrainConfig,
+                         num_steps: int) -> tuple[TrainState, dict]:
+    """`num_steps` train steps on windows read from disk (see `streamed_batches`): for
+    datasets that need not fit in memory, e.g. pixels. Returns the final state and the
+    metrics averaged over the chunk."""
+    start = int(state.step)
+    history = []
+    for obs, actions in streamed_batches(dataset, config, start, start + num_steps):
+        state, metrics = _train_step_jit(state, obs, actions, model_config=model_config,
+                                         config=config)
+        history.append(metrics)
+    return state, jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *history)
+
+
 class TrainingError(RuntimeError):
     """Training stopped on a fault (non-finite loss, collapsed latents)."""
 
@@ -181,6 +223,13 @@ def fit(
     """
     model_config.validate()
     config.validate(dataset.episode_length)
+    pixels = dataset.obs_kind == "pixels"
+    if pixels != model_config.takes_pixels:
+        raise ValueError(
+            f"dataset: a model with the {model_config.encoder!r} encoder takes "
+            f"{'pixel' if model_config.takes_pixels else 'state'} observations, the dataset "
+            f"holds {dataset.obs_kind} observations {tuple(dataset.manifest['obs_shape'])}"
+        )
     if tuple(model_config.obs_shape) != tuple(dataset.manifest["obs_shape"]):
         raise ValueError(
             f"model obs_shape {tuple(model_config.obs_shape)} does not match the dataset's "
@@ -194,6 +243,9 @@ def fit(
     if mesh is not None:
         from hjepa import parallel
 
+        if pixels:
+            raise ValueError("mesh: sharded training reads state datasets into device memory; "
+                             "pixel datasets train streamed from disk on one device (mesh=None)")
         parallel.check_divisible(mesh, config.batch_size, "batch_size")
     main = mesh is None or jax.process_index() == 0
     record = _run_record(model_config, config, dataset)
@@ -227,7 +279,11 @@ def fit(
         os.makedirs(run_dir, exist_ok=True)
         data_lib.atomic_write_json(config_path, record)
 
-    if mesh is None:
+    if pixels:  # streamed from the memory-mapped shards, never all in memory
+        all_obs = all_actions = None
+        mean, std = data_lib.observation_stats(dataset, per_channel=True)
+        state = init_state(model_config, config, mean, std)
+    elif mesh is None:
         all_obs, all_actions = dataset.arrays()
         mean = all_obs.reshape(-1, *all_obs.shape[2:]).mean(axis=0)
         std = all_obs.reshape(-1, *all_obs.shape[2:]).std(axis=0)
@@ -247,7 +303,7 @@ def fit(
         from tensorboardX import SummaryWriter
 
         writer = SummaryWriter(os.path.join(run_dir, "tb"))
-    if mesh is None:
+    if mesh is None and not pixels:
         all_obs, all_actions = jnp.asarray(all_obs), jnp.asarray(all_actions)
     if progress and main:
         from tqdm.auto import tqdm
@@ -259,7 +315,10 @@ def fit(
             chunk = min(config.log_every, config.steps - step,
                         config.checkpoint_every - step % config.checkpoint_every)
             t0 = time.perf_counter()
-            if mesh is None:
+            if pixels:
+                new_state, metrics = train_chunk_streamed(
+                    state, dataset, model_config=model_config, config=config, num_steps=chunk)
+            elif mesh is None:
                 new_state, metrics = train_chunk(state, all_obs, all_actions,
                                                  model_config=model_config, config=config,
                                                  num_steps=chunk)

@@ -1,6 +1,16 @@
 """Goal-reaching Brax tasks behind `make(name, obs=...)`."""
 
-from hjepa.tasks import reacher  # noqa: F401  (registers the task)
-from hjepa.tasks.base import OBS_KINDS, Episode, Goal, Task, make, names, register
+from hjepa.tasks import ant_maze, point_maze, pusher, reacher  # noqa: F401  (register the tasks)
+from hjepa.tasks.base import (
+    DEFAULT_IMAGE_SIZE,
+    OBS_KINDS,
+    Episode,
+    Goal,
+    Task,
+    make,
+    names,
+    register,
+)
 
-__all__ = ["OBS_KINDS", "Episode", "Goal", "Task", "make", "names", "register"]
+__all__ = ["DEFAULT_IMAGE_SIZE", "OBS_KINDS", "Episode", "Goal", "Task", "make", "names",
+           "register"]

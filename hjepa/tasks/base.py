@@ -15,6 +15,7 @@ import planners
 PyTree = Any
 
 OBS_KINDS = ("state", "pixels")
+DEFAULT_IMAGE_SIZE = 64
 
 
 @struct.dataclass
@@ -110,7 +111,8 @@ _REGISTRY: dict[str, Callable[..., Task]] = {}
 
 
 def register(name: str, factory: Callable[..., Task]) -> None:
-    """Registers a task factory `factory(obs=...) -> Task` under `name`."""
+    """Registers a task factory under `name`: `factory(obs="state")` and
+    `factory(obs="pixels", image_size=S)` each return a Task."""
     _REGISTRY[name] = factory
 
 
@@ -119,8 +121,8 @@ def names() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-def make(name: str, obs: str = "state") -> Task:
-    """Makes a task; the same (name, obs) always gives the same object.
+def make(name: str, obs: str = "state", *, image_size: int | None = None) -> Task:
+    """Makes a task; the same (name, obs, image_size) always gives the same object.
 
     Tasks are static arguments of jitted functions (hashed by identity), so the cache keeps
     them from being rebuilt and functions from recompiling.
@@ -128,17 +130,26 @@ def make(name: str, obs: str = "state") -> Task:
     Args:
       name: a registered task name (see `names()`).
       obs: "state" or "pixels".
+      image_size: side of the square pixel observations [S, S, C] (default 64); ignored
+        for state observations.
 
     Raises:
-      ValueError: for an unknown name or observation kind.
+      ValueError: for an unknown name or observation kind, or a bad image size.
     """
     if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"task name: expected one of {list(names())}, got {name!r}")
     if not isinstance(obs, str) or obs not in OBS_KINDS:
         raise ValueError(f"obs: expected one of {list(OBS_KINDS)}, got {obs!r}")
-    return _make(name, obs)
+    if obs == "state":
+        return _make(name, obs, None)
+    size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
+        raise ValueError(f"image_size: expected an integer >= 8, got {image_size!r}")
+    return _make(name, obs, size)
 
 
 @functools.cache
-def _make(name: str, obs: str) -> Task:
-    return _REGISTRY[name](obs=obs)
+def _make(name: str, obs: str, image_size: int | None) -> Task:
+    if image_size is None:
+        return _REGISTRY[name](obs=obs)
+    return _REGISTRY[name](obs=obs, image_size=image_size)

@@ -8,6 +8,12 @@ State observation [5]: cos θ0, sin θ0, θ1, θ̇0 / 10, θ̇1 / 10. The should
 its angle enters as a point on the circle; the elbow is limited to ±3 rad, so its angle enters
 as it is (as cos/sin it would put both ends of its range side by side and make the straight
 line in observation space cross the joint limit).
+
+Pixel observation [S, S, 6] (uint8): two top-down frames of the arm stacked on channels, the
+arm now (channels 0-2) and where it was one control step earlier (channels 3-5), that earlier
+pose reconstructed from the joint velocities (q − q̇·Δt). One frame shows no motion, and the
+arm's joints are lightly damped, so its momentum matters; the pair shows it, as stacked
+frames do in pixel-based control. The target is never drawn.
 """
 
 from __future__ import annotations
@@ -130,19 +136,32 @@ def reacher_cost(goal_tip: jax.Array, q: jax.Array, qd: jax.Array, velocity_weig
     return distance + velocity_weight * jnp.sum((VELOCITY_SCALE * qd[:2]) ** 2)
 
 
+CAMERA_EXTENT = 0.23  # half side of the pixel view (the arm reaches 0.21 from the origin)
+HIDDEN_GEOMS = ("target",)
+
+
+def control_timestep(backend: str) -> float:
+    """Seconds of physics per control step."""
+    return float(load_system(backend).opt.timestep) * ReacherDynamics(backend).substeps
+
+
 class Reacher(Task):
     """Brax's reacher as a goal-reaching task (see the module docstring)."""
 
     def __init__(self, obs: str = "state", backend: str = "generalized",
-                 episode_length: int = 50):
-        if obs != "state":
-            raise ValueError(
-                f"obs: reacher supports 'state' observations for now, got {obs!r}"
-            )
+                 episode_length: int = 50, image_size: int = 64):
+        from hjepa.tasks import render
+
+        if obs not in ("state", "pixels"):
+            raise ValueError(f"obs: expected 'state' or 'pixels', got {obs!r}")
         self.name = "reacher"
         self.obs_kind = obs
         self.backend = backend
-        self.obs_shape = (5,)
+        self.system = load_system(backend)
+        self.camera = render.Camera(center=(0.0, 0.0), extent=CAMERA_EXTENT, size=image_size)
+        self.camera.validate()
+        self.visible = render.visible_geoms(self.system, hidden=HIDDEN_GEOMS)
+        self.obs_shape = (5,) if obs == "state" else (image_size, image_size, 6)
         self.action_size = 2
         self.action_low = -np.ones(2, np.float32)
         self.action_high = np.ones(2, np.float32)
@@ -162,12 +181,28 @@ class Reacher(Task):
         goal = jax.random.uniform(goal_key, (2,), minval=-limits, maxval=limits)
         goal_tip = fingertip(goal)
         goal_state = self._init_state(goal, goal_tip)
-        goal_obs = state_observation(goal_state.q, goal_state.qd)
+        goal_obs = self.observe(goal_state)
         state = self._init_state(start, goal_tip)
         return Episode(state=state, goal=Goal(obs=goal_obs, position=goal_tip, state=goal_state))
 
     def observe(self, state) -> jax.Array:
+        if self.obs_kind == "pixels":
+            return self.render_frames(state.q, state.qd)
         return state_observation(state.q, state.qd)
+
+    def render_frame(self, q: jax.Array) -> jax.Array:
+        """Top-down image uint8 [S, S, 3] of the arm at joint angles q [4]."""
+        from brax import kinematics
+
+        from hjepa.tasks import render
+
+        x, _ = kinematics.forward(self.system, q, jnp.zeros_like(q))
+        return render.render(self.system, x, self.camera, visible=self.visible)
+
+    def render_frames(self, q: jax.Array, qd: jax.Array) -> jax.Array:
+        """The pixel observation uint8 [S, S, 6]: the frame now and one control step ago."""
+        before = q - qd * control_timestep(self.backend)
+        return jnp.concatenate([self.render_frame(q), self.render_frame(before)], axis=-1)
 
     def position(self, state) -> jax.Array:
         return fingertip(state.q)
@@ -186,4 +221,4 @@ class Reacher(Task):
         )
 
 
-register("reacher", lambda obs="state": Reacher(obs=obs))
+register("reacher", lambda obs="state", image_size=64: Reacher(obs=obs, image_size=image_size))

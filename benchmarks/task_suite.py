@@ -1,0 +1,209 @@
+"""Success on every task × {state, pixels} × {oracle, learned JEPA}, with planning time.
+
+    python -m benchmarks.task_suite [--only two_rooms/pixels,reacher/pixels] [--work DIR]
+        [--episodes 64] [--json benchmarks/results/task_suite_cpu.json]
+
+For each (task, obs) entry of `SPECS`: collect a reward-free dataset (reused when present),
+train the JEPA (resumed when interrupted), then run MPPI closed-loop on held-out start/goal
+pairs (seed 10000) with the learned model; the oracle row plans through the true physics
+(observation kind does not matter to it, so it is measured once per task). Each row records
+success with a 95% Wilson interval, mean final distance, ms per MPC step amortised over the
+batched episodes, the planning time of a 200-step episode at that rate, predictor (or
+physics) calls per step, training and collection time, dataset size, and the hardware.
+
+Rows are written to the JSON file as each finishes (a rerun replaces rows of the same key
+and keeps the others), and a Markdown table beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+import jax
+
+import planners
+from benchmarks.reacher_planners import wilson
+from hjepa import data as data_lib
+from hjepa import evaluate as evaluate_lib
+from hjepa import losses
+from hjepa import train as train_lib
+from hjepa.demo import PlannerConfig, hardware
+from hjepa.model import ModelConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """How one (task, observation kind) is collected, trained and planned."""
+
+    task: str
+    obs: str
+    collect: data_lib.CollectConfig
+    model: dict  # ModelConfig fields other than obs_shape / action_size
+    train: train_lib.TrainConfig
+    planner: PlannerConfig
+    oracle_planner: PlannerConfig | None = None  # None: no oracle row from this spec
+    oracle_episodes: int = 64
+
+
+def _collect(task: str, obs: str, episodes: int, length: int, image_size: int = 32,
+             per_shard: int = 250) -> data_lib.CollectConfig:
+    return data_lib.CollectConfig(task=task, obs=obs, num_episodes=episodes,
+                                  episode_length=length, episodes_per_shard=per_shard,
+                                  image_size=image_size)
+
+
+STATE_MODEL = dict(latent_size=32, encoder_hidden=(256, 256), predictor_hidden=(256, 256))
+PIXEL_MODEL = dict(latent_size=32, encoder="conv", conv_channels=(32, 64, 64, 64),
+                   encoder_hidden=(256,), predictor_hidden=(256, 256))
+# Pixel encoders need the prediction error to shape the targets too (see LossConfig).
+PIXEL_LOSS = losses.LossConfig(stop_target_gradient=False)
+REACHER_MPPI = PlannerConfig(horizon=16, num_samples=256, iterations=4, temperature=0.03)
+REACHER_ORACLE = PlannerConfig(horizon=12, num_samples=64, iterations=2, temperature=0.1,
+                               noise_decay=1.0)
+MAZE_MPPI = PlannerConfig(horizon=24, num_samples=128, iterations=3, temperature=0.03,
+                          noise_std=0.6)
+MAZE_ORACLE = PlannerConfig(horizon=24, num_samples=64, iterations=2, temperature=0.1,
+                            noise_std=0.6, noise_decay=1.0)
+
+SPECS = {
+    ("reacher", "state"): Spec(
+        "reacher", "state", _collect("reacher", "state", 2000, 50, per_shard=500),
+        STATE_MODEL, train_lib.TrainConfig(steps=3000, window=8, log_every=250),
+        REACHER_MPPI, REACHER_ORACLE),
+    ("reacher", "pixels"): Spec(
+        "reacher", "pixels", _collect("reacher", "pixels", 2000, 50),
+        PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8, log_every=100,
+                                           loss=PIXEL_LOSS),
+        REACHER_MPPI),
+    ("two_rooms", "state"): Spec(
+        "two_rooms", "state", _collect("two_rooms", "state", 1500, 100, per_shard=500),
+        STATE_MODEL, train_lib.TrainConfig(steps=3000, window=8, log_every=250),
+        MAZE_MPPI, MAZE_ORACLE),
+    ("two_rooms", "pixels"): Spec(
+        "two_rooms", "pixels", _collect("two_rooms", "pixels", 1500, 100),
+        PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8, log_every=100,
+                                           loss=PIXEL_LOSS),
+        MAZE_MPPI),
+}
+
+
+def _row_key(row: dict) -> str:
+    return f"{row['task']}/{row['obs']}/{row['model']}"
+
+
+def _write(rows: dict, json_path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+    ordered = [rows[k] for k in sorted(rows)]
+    data_lib.atomic_write_json(json_path, {"rows": ordered, "hardware": hardware()})
+    data_lib.atomic_write_bytes(os.path.splitext(json_path)[0] + ".md",
+                                markdown(ordered).encode())
+
+
+def markdown(rows: list[dict]) -> str:
+    """The results as a Markdown table."""
+    lines = ["| task | obs | model | success (95% CI) | final dist | ms / step | "
+             "s / 200-step episode | calls / step | train s | data |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        low, high = r["success_ci95"]
+        data = (f"{r['dataset_episodes']} eps x {r['dataset_episode_length']}"
+                if r.get("dataset_episodes") else "-")
+        train = f"{r['train_seconds']:.0f}" if r.get("train_seconds") is not None else "-"
+        lines.append(
+            f"| {r['task']} | {r['obs']} | {r['model']} | {100 * r['success_rate']:.1f}% "
+            f"({100 * low:.0f}-{100 * high:.0f}) of {r['episodes']} | "
+            f"{r['mean_final_distance']:.4f} | {r['ms_per_step_amortised']:.2f} | "
+            f"{r['seconds_per_200_step_episode']:.2f} | {r['calls_per_step']} | {train} | "
+            f"{data} |")
+    return "\n".join(lines) + "\n"
+
+
+def _row(spec: Spec, model: str, result: evaluate_lib.EvalResult, planner: PlannerConfig,
+         **extra) -> dict:
+    summary = result.summary()
+    successes = int(result.success.sum())
+    return {
+        "task": spec.task, "obs": spec.obs if model == "learned" else "-", "model": model,
+        **summary,
+        "success_ci95": wilson(successes, result.num_episodes),
+        "seconds_per_200_step_episode": summary["ms_per_step_amortised"] * 200 / 1000,
+        "calls_per_step": planner.num_samples * planner.iterations * planner.horizon,
+        "planner": {"name": "mppi", **planner.options(), "horizon": planner.horizon},
+        **extra,
+    }
+
+
+def run_spec(spec: Spec, work: str, episodes: int, log=print) -> list[dict]:
+    """Collects, trains and evaluates one spec; returns its rows."""
+    name = f"{spec.task}_{spec.obs}"
+    data_path = os.path.join(work, "data", name)
+    run_dir = os.path.join(work, "runs", name)
+    t0 = time.perf_counter()
+    dataset = data_lib.collect_or_load(spec.collect, data_path)
+    collect_seconds = time.perf_counter() - t0
+    task = dataset.make_task()
+    model_config = ModelConfig(obs_shape=tuple(task.obs_shape), action_size=task.action_size,
+                               **spec.model)
+    t0 = time.perf_counter()
+    state = train_lib.fit(model_config, spec.train, dataset, run_dir)
+    train_seconds = time.perf_counter() - t0
+    key = jax.random.key(10_000)
+    log(f"{name}: planning with the learned model on {episodes} episodes")
+    learned = evaluate_lib.evaluate(
+        task, key, num_episodes=episodes, model_config=model_config, params=state.params,
+        planner=planners.mppi, planner_options=spec.planner.options(),
+        horizon=spec.planner.horizon)
+    rows = [_row(spec, "learned", learned, spec.planner, train_seconds=train_seconds,
+                 collect_seconds=collect_seconds, dataset_episodes=dataset.num_episodes,
+                 dataset_episode_length=dataset.episode_length,
+                 image_size=spec.collect.image_size if spec.obs == "pixels" else None,
+                 model_config=model_config.to_dict(), train_config=spec.train.to_dict())]
+    log(f"  learned: {100 * learned.success_rate:.1f}%")
+    if spec.oracle_planner is not None:
+        n = min(episodes, spec.oracle_episodes)
+        log(f"{name}: planning with the oracle on {n} episodes")
+        oracle = evaluate_lib.evaluate(
+            task, key, num_episodes=n, planner=planners.mppi,
+            planner_options=spec.oracle_planner.options(), horizon=spec.oracle_planner.horizon)
+        rows.append(_row(spec, "oracle", oracle, spec.oracle_planner))
+        log(f"  oracle: {100 * oracle.success_rate:.1f}%")
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=None,
+                        help="comma-separated task/obs entries (default: all), e.g. "
+                             "two_rooms/pixels,reacher/state")
+    parser.add_argument("--work", default="hjepa-suite", help="datasets and runs go here")
+    parser.add_argument("--episodes", type=int, default=64)
+    parser.add_argument("--json", default="benchmarks/results/task_suite_cpu.json")
+    args = parser.parse_args(argv)
+    wanted = list(SPECS)
+    if args.only:
+        wanted = [tuple(item.split("/")) for item in args.only.split(",")]
+        unknown = [w for w in wanted if w not in SPECS]
+        if unknown:
+            known = ", ".join("/".join(k) for k in SPECS)
+            print(f"--only: unknown entries {unknown}; known: {known}", file=sys.stderr)
+            return 2
+    rows = {}
+    if os.path.exists(args.json):
+        with open(args.json) as f:
+            rows = {_row_key(r): r for r in json.load(f)["rows"]}
+    for key in wanted:
+        for row in run_spec(SPECS[key], args.work, args.episodes):
+            rows[_row_key(row)] = row
+            _write(rows, args.json)
+    print(markdown([rows[k] for k in sorted(rows)]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

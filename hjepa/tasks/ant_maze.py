@@ -1,0 +1,543 @@
+"""Brax's ant in a U-shaped maze (like D4RL's antmaze-umaze), and a gait controller to explore it.
+
+Maze. 3 x 3 cells of `CELL` = 2.5 m (D4RL uses 4 m; the ant spans about 1.6 m across its
+feet, so 2.5 m corridors leave it room to turn and keep the episode short). Cell (row, col)
+has its centre at x = (col − 1)·CELL, y = (1 − row)·CELL: row 0 is the top (largest y). The
+free cells form a U
+
+    row 0:  S . .        S: start cell (0, 0)
+    row 1:  # # .        #: the inner wall, one box over cells (1, 0) and (1, 1)
+    row 2:  G . .        G: goal cell (2, 0)
+
+inside four outer walls. The walls are static boxes 1 m high; they collide with the ant's
+torso and its four feet (its legs' capsules do not collide with anything, as in brax's ant).
+The system is brax's `envs/assets/ant.xml` plus the walls, loaded with `brax.io.mjcf.loads`.
+
+Backend: "positional" with brax's ant settings (10 substeps of 0.005 s, motor gear 200): the
+fastest of brax's differentiable pipelines for the ant, and its contacts with the walls work
+(a torso thrown at a wall stops at it, see the tests).
+
+Episodes: the ant starts standing near the start cell's centre (±0.5 m, default joint pose
+±0.1 rad, heading ±0.1 rad) and the goal is drawn near the goal cell's centre (±0.5 m). The
+shortest torso path between them around the wall is about 11 m; `episode_length` = 500
+control steps (25 s) asks for 0.45 m/s, which the gait controller below makes (it averages
+about 0.6 m/s of progress along the maze). Success: the torso's xy ends within 0.5 m of the
+goal.
+
+Goal: the observation of the ant standing at the goal in its default pose, heading +x, at
+rest. `Goal.position` is the goal xy; `distance` is the torso's straight-line xy distance to it.
+
+State observation [31]: torso x, y / (1.5·CELL) (the maze spans ±1), torso z, orientation as
+the torso's x and z axes in the world frame (6; continuous and unique, unlike a quaternion),
+the 8 joint angles, torso linear velocity / 2 (3), torso angular velocity / 5 (3) and joint
+velocities / 10 (8). Pixel observation [S, S, 3] (uint8): the whole maze from above
+(`render.render`).
+
+Oracle problem: cost = geodesic distance of the torso to the goal through the maze (the
+shortest path around the inner wall inflated by `WALL_MARGIN`, see `maze_distance`; with the
+straight-line distance a short-horizon planner pushes the ant into the wall between start and
+goal) + 0.5 × (1 − the torso's up-axis z) (stay upright); terminal cost 4 × that.
+
+Exploration: random torques barely move an ant, so reward-free data come from
+`WaypointPolicy`, a noisy trotting-gait controller that walks toward random waypoints in the
+free cells along the maze's shortest paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+import planners
+from hjepa.tasks._brax import import_brax
+from hjepa.tasks.base import DEFAULT_IMAGE_SIZE, Episode, Goal, Task, register
+
+CELL = 2.5  # m, side of a maze cell
+MAZE = ("S..",
+        "##.",
+        "G..")
+WALL_THICKNESS = 0.5  # m, outer walls
+WALL_HEIGHT = 1.0  # m
+WALL_MARGIN = 0.8  # m, how far the torso's path keeps from the inner wall (about a leg's reach)
+START_CELL = (0, 0)
+GOAL_CELL = (2, 0)
+JITTER = 0.5  # m, start and goal positions around their cells' centres
+START_NOISE = 0.1  # rad, joint angles and heading at reset
+STAND_HEIGHT = 0.55  # m, torso height of brax's ant at reset
+SUCCESS_RADIUS = 0.5  # m
+NUM_JOINTS = 8
+# Joint order in q[7:15] (and qd[6:14]): hip_1, ankle_1, hip_2, ankle_2, hip_3, ankle_3, hip_4,
+# ankle_4 for the legs at 45°, 135°, 225° and 315° around the torso.
+LEG_ANGLES = np.deg2rad([45.0, 135.0, 225.0, 315.0])
+ANKLE_DOWN = np.array([1.0, -1.0, -1.0, 1.0])  # the sign of each ankle's angle that lowers it
+REST_ANKLE = 1.0  # rad, |ankle angle| of the rest pose (brax's init_qpos)
+POSITION_SCALE = 1.0 / (1.5 * CELL)
+LINEAR_VELOCITY_SCALE = 0.5
+ANGULAR_VELOCITY_SCALE = 0.2
+JOINT_VELOCITY_SCALE = 0.1
+
+
+# ----------------------------------------------------------------------------- the maze
+
+
+def cell_center(row: int, col: int) -> tuple[float, float]:
+    """World xy of the centre of maze cell (row, col)."""
+    return ((col - 1) * CELL, (1 - row) * CELL)
+
+
+def free_cells() -> np.ndarray:
+    """Centres [7, 2] of the free cells, row by row."""
+    return np.array([cell_center(r, c) for r, line in enumerate(MAZE)
+                     for c, ch in enumerate(line) if ch != "#"], np.float32)
+
+
+def inner_wall() -> tuple[np.ndarray, np.ndarray]:
+    """(low [2], high [2]) corners of the inner wall box in xy."""
+    cells = np.array([cell_center(r, c) for r, line in enumerate(MAZE)
+                      for c, ch in enumerate(line) if ch == "#"])
+    return cells.min(0) - CELL / 2, cells.max(0) + CELL / 2
+
+
+def _wall_boxes() -> list[tuple[str, tuple[float, float], tuple[float, float]]]:
+    """(name, centre xy, half sizes xy) of the wall boxes."""
+    half = 1.5 * CELL
+    t = WALL_THICKNESS / 2
+    low, high = inner_wall()
+    return [
+        ("wall_top", (0.0, half + t), (half + 2 * t, t)),
+        ("wall_bottom", (0.0, -half - t), (half + 2 * t, t)),
+        ("wall_left", (-half - t, 0.0), (t, half)),
+        ("wall_right", (half + t, 0.0), (t, half)),
+        ("wall_inner", tuple((low + high) / 2), tuple((high - low) / 2)),
+    ]
+
+
+def maze_xml() -> str:
+    """The MJCF of brax's ant plus the maze's walls.
+
+    Collision bits: the floor has conaffinity 1 and the feet contype 1 (as in brax's ant);
+    the torso gets contype 2 and the walls conaffinity 3, so torso and feet hit the walls and
+    the torso still passes through the floor as in brax's ant.
+    """
+    brax = import_brax()
+    path = os.path.join(os.path.dirname(brax.__file__), "envs", "assets", "ant.xml")
+    with open(path) as f:
+        xml = f.read()
+    torso = '<geom name="torso_geom" pos="0 0 0" size="0.25" type="sphere"/>'
+    floor_end = 'size="40 40 40" type="plane" rgba="0.5 0.5 0.5 1.0"/>'
+    if xml.count(torso) != 1 or xml.count(floor_end) != 1:
+        raise RuntimeError("brax's ant.xml changed: cannot find its torso or floor geom")
+    xml = xml.replace(torso, torso.replace("/>", ' contype="2"/>'))
+    h = WALL_HEIGHT / 2
+    walls = "".join(
+        f'\n    <geom name="{name}" type="box" pos="{x:.4f} {y:.4f} {h:.4f}" '
+        f'size="{sx:.4f} {sy:.4f} {h:.4f}" contype="0" conaffinity="3" '
+        f'rgba="0.7 0.7 0.7 1"/>'
+        for name, (x, y), (sx, sy) in _wall_boxes()
+    )
+    return xml.replace(floor_end, floor_end + walls)
+
+
+@functools.cache
+def load_system(backend: str = "positional"):
+    """The Brax system of the ant in the maze (cached), with brax's ant settings per backend."""
+    import_brax()
+    from brax.io import mjcf
+
+    xml = maze_xml()
+    # The cache outlives any trace: build concrete arrays even when first called under jit.
+    with warnings.catch_warnings(), jax.ensure_compile_time_eval():
+        warnings.simplefilter("ignore")
+        sys = mjcf.loads(xml)
+        if backend in ("spring", "positional"):
+            sys = sys.tree_replace({"opt.timestep": 0.005})
+        if backend == "positional":
+            sys = sys.replace(actuator=sys.actuator.replace(
+                gear=200.0 * jnp.ones_like(sys.actuator.gear)))
+    return sys
+
+
+def _pipeline(backend: str):
+    import_brax()
+    if backend == "generalized":
+        from brax.generalized import pipeline
+    elif backend == "positional":
+        from brax.positional import pipeline
+    elif backend == "spring":
+        from brax.spring import pipeline
+    else:
+        raise ValueError(f"backend: expected generalized, positional or spring, got {backend!r}")
+    return pipeline
+
+
+def _segment_hits_box(a: jax.Array, b: jax.Array, low: jax.Array, high: jax.Array) -> jax.Array:
+    """Whether the segment a→b [2] passes through the open box (low, high) [2] (bool [])."""
+    d = b - a
+    moving = jnp.abs(d) > 1e-9
+    safe = jnp.where(moving, d, 1.0)
+    t1, t2 = (low - a) / safe, (high - a) / safe
+    inside = (a > low) & (a < high)
+    t_in = jnp.where(moving, jnp.minimum(t1, t2), jnp.where(inside, -jnp.inf, jnp.inf))
+    t_out = jnp.where(moving, jnp.maximum(t1, t2), jnp.where(inside, jnp.inf, -jnp.inf))
+    return jnp.maximum(jnp.max(t_in), 0.0) < jnp.minimum(jnp.min(t_out), 1.0)
+
+
+def _push_out(p: jax.Array, low: jax.Array, high: jax.Array) -> jax.Array:
+    """p [2] if it is outside the box (low, high), else its nearest point on the box's edge."""
+    inside = jnp.all((p > low) & (p < high))
+    gaps = jnp.concatenate([p - low, high - p])  # distances to the 4 faces, [4]
+    face = jnp.argmin(gaps)
+    axis = face % 2
+    target = jnp.where(face < 2, low[axis], high[axis])
+    return jnp.where(inside, p.at[axis].set(target), p)
+
+
+def maze_path(p: jax.Array, g: jax.Array, margin: float = WALL_MARGIN):
+    """Shortest path from p to g [2] around the inner wall inflated by `margin`.
+
+    The wall's open end has two corners (the inflated box's corners on the free side); the
+    path is the shortest of p→g, p→c→g and p→c→c'→g whose legs clear the inflated box (the
+    outer walls never bend a shortest path: the free space's hull is inside them). A point
+    within `margin` of the wall is first moved straight out to the inflated box's edge (that
+    leg counts in the length).
+
+    Returns:
+      (length [], next point [2]): the geodesic distance, and the first point to head for
+      (g itself when it is in sight).
+    """
+    low, high = (jnp.asarray(v, jnp.float32) for v in inner_wall())
+    low, high = low - margin, high + margin
+    # the open end of the wall: its corners on the side away from the outer wall it touches
+    c_top = jnp.stack([high[0], high[1]])
+    c_bottom = jnp.stack([high[0], low[1]])
+    p_out, g_out = _push_out(p, low, high), _push_out(g, low, high)
+    shrink = 1e-4  # legs along the box's edges clear it
+    lo, hi = low + shrink, high - shrink
+
+    def clear(a, b):
+        return ~_segment_hits_box(a, b, lo, hi)
+
+    def dist(a, b):
+        return jnp.sqrt(jnp.sum((a - b) ** 2) + 1e-12)
+
+    candidates = [  # (valid, length, next point)
+        (clear(p_out, g_out), dist(p_out, g_out), g_out),
+        (clear(p_out, c_top) & clear(c_top, g_out),
+         dist(p_out, c_top) + dist(c_top, g_out), c_top),
+        (clear(p_out, c_bottom) & clear(c_bottom, g_out),
+         dist(p_out, c_bottom) + dist(c_bottom, g_out), c_bottom),
+        (clear(p_out, c_top) & clear(c_bottom, g_out),
+         dist(p_out, c_top) + dist(c_top, c_bottom) + dist(c_bottom, g_out), c_top),
+        (clear(p_out, c_bottom) & clear(c_top, g_out),
+         dist(p_out, c_bottom) + dist(c_bottom, c_top) + dist(c_top, g_out), c_bottom),
+    ]
+    lengths = jnp.stack([jnp.where(ok, length, jnp.inf) for ok, length, _ in candidates])
+    points = jnp.stack([point for _, _, point in candidates])
+    best = jnp.argmin(lengths)
+    extra = dist(p, p_out) * jnp.any(p != p_out) + dist(g, g_out) * jnp.any(g != g_out)
+    length = jnp.where(jnp.isfinite(lengths[best]), lengths[best], dist(p, g))
+    next_point = jnp.where(jnp.any(p != p_out), p_out, points[best])
+    return length + extra, next_point
+
+
+def maze_distance(p: jax.Array, g: jax.Array, margin: float = WALL_MARGIN) -> jax.Array:
+    """Geodesic distance [] from p to g [2] through the maze (see `maze_path`)."""
+    return maze_path(p, g, margin)[0]
+
+
+# ----------------------------------------------------------------------------- the ant
+
+
+def _rotate(v: jax.Array, quat: jax.Array) -> jax.Array:
+    from brax import math
+
+    return math.rotate(v, quat)
+
+
+def _inv_rotate(v: jax.Array, quat: jax.Array) -> jax.Array:
+    from brax import math
+
+    return math.inv_rotate(v, quat)
+
+
+def _unit(v: jax.Array) -> jax.Array:
+    return v / jnp.maximum(jnp.sqrt(jnp.sum(v**2)), 1e-6)
+
+
+def torso_xy(state) -> jax.Array:
+    """The torso's world xy [2] of a pipeline state."""
+    return state.x.pos[0, :2]
+
+
+def heading(state) -> jax.Array:
+    """The torso's yaw [] (the angle of its x axis in the xy plane)."""
+    forward = _rotate(jnp.array([1.0, 0.0, 0.0]), state.x.rot[0])
+    return jnp.arctan2(forward[1], forward[0])
+
+
+def state_observation(state) -> jax.Array:
+    """Observation [31] of a pipeline state (see the module docstring)."""
+    rot = state.x.rot[0]
+    x_axis = _rotate(jnp.array([1.0, 0.0, 0.0]), rot)
+    z_axis = _rotate(jnp.array([0.0, 0.0, 1.0]), rot)
+    return jnp.concatenate([
+        POSITION_SCALE * state.x.pos[0, :2],
+        state.x.pos[0, 2:3],
+        x_axis,
+        z_axis,
+        state.q[7:7 + NUM_JOINTS],
+        LINEAR_VELOCITY_SCALE * state.xd.vel[0],
+        ANGULAR_VELOCITY_SCALE * state.xd.ang[0],
+        JOINT_VELOCITY_SCALE * state.qd[6:6 + NUM_JOINTS],
+    ])
+
+
+def _actuator_joints(sys) -> np.ndarray:
+    """For each actuator, the index of its joint in q[7:15] (brax's ant drives hip_4 first)."""
+    return np.asarray(sys.actuator.qd_id) - 6
+
+
+@dataclasses.dataclass(frozen=True)
+class AntDynamics:
+    """One control step (0.05 s) of the ant's physics: `(None, state, action [8]) -> state`."""
+
+    backend: str = "positional"
+
+    @property
+    def substeps(self) -> int:
+        return 10 if self.backend in ("spring", "positional") else 5
+
+    def __call__(self, env_params, state, action):
+        del env_params
+        sys = load_system(self.backend)
+        pipeline = _pipeline(self.backend)
+        action = jnp.clip(action, -1.0, 1.0)
+
+        def substep(state, _):
+            return pipeline.step(sys, state, action), None
+
+        state, _ = jax.lax.scan(substep, state, None, length=self.substeps)
+        return state
+
+
+def ant_cost(goal_xy: jax.Array, state, upright_weight: float) -> jax.Array:
+    """Geodesic torso distance to `goal_xy` [2] plus `upright_weight` × (1 − up-axis z) []."""
+    up = _rotate(jnp.array([0.0, 0.0, 1.0]), state.x.rot[0])
+    return maze_distance(torso_xy(state), goal_xy) + upright_weight * (1.0 - up[2])
+
+
+@dataclasses.dataclass(frozen=True)
+class AntOracleStep:
+    """Oracle planning step on true physics: geodesic distance + upright term (`ant_cost`).
+
+    `params` is the goal xy [2].
+    """
+
+    backend: str = "positional"
+    upright_weight: float = 0.5
+
+    def __call__(self, goal_xy, state, action):
+        state = AntDynamics(self.backend)(None, state, action)
+        return state, ant_cost(goal_xy, state, self.upright_weight)
+
+
+@dataclasses.dataclass(frozen=True)
+class AntOracleTerminal:
+    """Terminal cost of the oracle problem: `weight` × the step cost."""
+
+    weight: float = 4.0
+    upright_weight: float = 0.5
+
+    def __call__(self, goal_xy, state):
+        return self.weight * ant_cost(goal_xy, state, self.upright_weight)
+
+
+class AntMaze(Task):
+    """Brax's ant in the U maze as a goal-reaching task (see the module docstring)."""
+
+    def __init__(self, obs: str = "state", backend: str = "positional",
+                 episode_length: int = 500, image_size: int = DEFAULT_IMAGE_SIZE):
+        from hjepa.tasks import render
+
+        if obs not in ("state", "pixels"):
+            raise ValueError(f"obs: expected 'state' or 'pixels', got {obs!r}")
+        self.name = "ant_umaze"
+        self.obs_kind = obs
+        self.backend = backend
+        self.system = load_system(backend)
+        self.camera = render.Camera(center=(0.0, 0.0), extent=1.5 * CELL + WALL_THICKNESS,
+                                    size=image_size)
+        self.visible = render.visible_geoms(self.system)
+        self.obs_shape = (31,) if obs == "state" else (image_size, image_size, 3)
+        self.action_size = NUM_JOINTS
+        self.action_low = -np.ones(NUM_JOINTS, np.float32)
+        self.action_high = np.ones(NUM_JOINTS, np.float32)
+        self.episode_length = episode_length
+        self.success_threshold = SUCCESS_RADIUS
+        self.dynamics = AntDynamics(backend)
+
+    def init_state(self, xy: jax.Array, yaw: jax.Array, joints: jax.Array | None = None,
+                   velocity: jax.Array | None = None):
+        """The pipeline state of the ant standing at torso xy [2], heading `yaw` [], joint
+        angles `joints` [8] (default: the rest pose), at rest or with the torso moving at
+        `velocity` [3] (world frame, m/s)."""
+        q = self.system.init_q
+        if joints is not None:
+            q = q.at[7:7 + NUM_JOINTS].set(joints)
+        quat = jnp.stack([jnp.cos(yaw / 2), 0.0, 0.0, jnp.sin(yaw / 2)])
+        q = q.at[:2].set(xy).at[2].set(STAND_HEIGHT).at[3:7].set(quat)
+        qd = jnp.zeros(self.system.qd_size())
+        if velocity is not None:
+            qd = qd.at[:3].set(velocity)
+        return _pipeline(self.backend).init(self.system, q, qd)
+
+    def reset(self, key: jax.Array) -> Episode:
+        start_key, goal_key, joint_key, yaw_key = jax.random.split(key, 4)
+        start = jnp.asarray(cell_center(*START_CELL)) + jax.random.uniform(
+            start_key, (2,), minval=-JITTER, maxval=JITTER)
+        goal = jnp.asarray(cell_center(*GOAL_CELL)) + jax.random.uniform(
+            goal_key, (2,), minval=-JITTER, maxval=JITTER)
+        joints = self.system.init_q[7:7 + NUM_JOINTS] + jax.random.uniform(
+            joint_key, (NUM_JOINTS,), minval=-START_NOISE, maxval=START_NOISE)
+        yaw = jax.random.uniform(yaw_key, (), minval=-START_NOISE, maxval=START_NOISE)
+        # both states from one (vmapped) init: half the code to compile
+        rest = self.system.init_q[7:7 + NUM_JOINTS]
+        pair = jax.vmap(self.init_state)(jnp.stack([start, goal]), jnp.stack([yaw, 0.0 * yaw]),
+                                         jnp.stack([joints, rest]))
+        state, goal_state = (jax.tree.map(lambda x, i=i: x[i], pair) for i in (0, 1))
+        return Episode(state=state,
+                       goal=Goal(obs=self.observe(goal_state), position=goal, state=goal_state))
+
+    def observe(self, state) -> jax.Array:
+        if self.obs_kind == "pixels":
+            from hjepa.tasks import render
+
+            return render.render(self.system, state.x, self.camera, visible=self.visible)
+        return state_observation(state)
+
+    def position(self, state) -> jax.Array:
+        return torso_xy(state)
+
+    def distance(self, state, goal: Goal) -> jax.Array:
+        return jnp.sqrt(jnp.sum((torso_xy(state) - goal.position) ** 2))
+
+    def oracle_problem(self, state, goal: Goal) -> planners.Problem:
+        return planners.Problem(
+            step=AntOracleStep(self.backend),
+            terminal_cost=AntOracleTerminal(),
+            params=goal.position,
+            init_state=state,
+            action_low=jnp.asarray(self.action_low),
+            action_high=jnp.asarray(self.action_high),
+        )
+
+
+# ----------------------------------------------------------------------------- exploration
+
+
+@struct.dataclass
+class WaypointCarry:
+    """What `WaypointPolicy` carries from step to step."""
+
+    waypoint: jax.Array  # [2] world xy the ant walks to
+    direction: jax.Array  # [2] unit vector, world frame: the (smoothed) direction of travel
+    phase: jax.Array  # [] gait phase offset of the episode (rad)
+
+
+@dataclasses.dataclass(frozen=True)
+class WaypointPolicy:
+    """A noisy trotting-gait controller that walks the ant to random waypoints in the maze.
+
+    Pure and jittable; vmap it over episodes. Use:
+
+        carry = policy.init(key, state)
+        for t in range(T):
+            carry, action = policy(carry, step_key[t], state, t)
+            state = task.step(state, action)
+
+    Gait: the diagonal leg pairs (1, 3) and (2, 4) swing in antiphase with period `period`
+    control steps. Each leg's hip swings its foot along the desired direction of travel (in
+    the torso's frame) during the swing half of the cycle, lifting its ankle by `lift`, and
+    back along the ground during the stance half, so the body moves the other way. The
+    ant need not turn: it walks in any direction. A PD law (`kp`, `kd`, in units of the
+    action) tracks the joint targets; Gaussian noise of std `action_noise` is added.
+
+    Waypoints: a free cell drawn uniformly, its centre jittered by ±`jitter` × CELL / 2;
+    when the torso comes within `reach` of it a new one is drawn. The ant heads for the
+    first point of the maze's shortest path to the waypoint (`maze_path`), so it walks
+    around the inner wall instead of into it.
+    """
+
+    period: int = 12  # control steps per gait cycle (0.6 s)
+    stride: float = 0.5  # rad, hip swing amplitude (the hips' range is ±0.52)
+    lift: float = 0.45  # rad, ankle lift in the swing phase
+    kp: float = 5.0
+    kd: float = 0.05
+    level: float = 1.0  # rad of ankle lift per unit of torso tilt (sin of the tilt angle)
+    smoothing: float = 0.8  # of the direction of travel from one step to the next
+    action_noise: float = 0.2
+    jitter: float = 0.4
+    reach: float = 0.6  # m
+
+    def _draw_waypoint(self, key: jax.Array) -> jax.Array:
+        cell_key, jitter_key = jax.random.split(key)
+        cells = jnp.asarray(free_cells())
+        center = cells[jax.random.randint(cell_key, (), 0, cells.shape[0])]
+        half = self.jitter * CELL / 2
+        return center + jax.random.uniform(jitter_key, (2,), minval=-half, maxval=half)
+
+    def init(self, key: jax.Array, state) -> WaypointCarry:
+        del state
+        waypoint_key, phase_key = jax.random.split(key)
+        return WaypointCarry(
+            waypoint=self._draw_waypoint(waypoint_key),
+            direction=jnp.zeros(2),
+            phase=jax.random.uniform(phase_key, (), minval=0.0, maxval=2 * jnp.pi),
+        )
+
+    def targets(self, direction_body: jax.Array, phase: jax.Array,
+                low_side: jax.Array) -> jax.Array:
+        """Joint targets [8] (q order) to walk along `direction_body` [2] (torso frame, unit
+        length) at gait phase `phase` [], lifting the legs on the torso's `low_side` [2]
+        (torso frame; its length is the sine of the tilt) and lowering the others."""
+        angles = jnp.asarray(LEG_ANGLES)
+        tangent = jnp.stack([-jnp.sin(angles), jnp.cos(angles)], axis=-1)  # [4, 2]
+        outward = jnp.stack([jnp.cos(angles), jnp.sin(angles)], axis=-1)  # [4, 2]
+        leg_phase = phase + jnp.array([0.0, jnp.pi, 0.0, jnp.pi])
+        hip = -(tangent @ direction_body) * self.stride * jnp.cos(leg_phase)
+        lifted = REST_ANKLE - self.lift * jnp.maximum(jnp.sin(leg_phase), 0.0)
+        ankle = jnp.asarray(ANKLE_DOWN) * (lifted - self.level * (outward @ low_side))
+        return jnp.stack([hip, ankle], axis=-1).reshape(-1)
+
+    def __call__(self, carry: WaypointCarry, key: jax.Array, state, step_index):
+        waypoint_key, noise_key = jax.random.split(key)
+        p = torso_xy(state)
+        reached = jnp.sum((p - carry.waypoint) ** 2) < self.reach**2
+        waypoint = jnp.where(reached, self._draw_waypoint(waypoint_key), carry.waypoint)
+        _, toward = maze_path(p, waypoint)
+        direction = _unit(toward - p)
+        direction = _unit(self.smoothing * carry.direction + (1 - self.smoothing) * direction)
+        rot = state.x.rot[0]
+        direction_body = _inv_rotate(jnp.concatenate([direction, jnp.zeros(1)]), rot)[:2]
+        direction_body = _unit(direction_body)
+        low_side = -_inv_rotate(jnp.array([0.0, 0.0, 1.0]), rot)[:2]
+        phase = carry.phase + 2 * jnp.pi * step_index / self.period
+        target = self.targets(direction_body, phase, low_side)
+        joints = _actuator_joints(load_system())
+        q = state.q[7:7 + NUM_JOINTS]
+        qd = state.qd[6:6 + NUM_JOINTS]
+        action = self.kp * (target - q)[joints] - self.kd * qd[joints]
+        action = action + self.action_noise * jax.random.normal(noise_key, (NUM_JOINTS,))
+        carry = carry.replace(waypoint=waypoint, direction=direction)
+        return carry, jnp.clip(action, -1.0, 1.0)
+
+
+register("ant_umaze", lambda obs="state", image_size=DEFAULT_IMAGE_SIZE:
+         AntMaze(obs=obs, image_size=image_size))
