@@ -77,7 +77,7 @@ SPECS = {
         REACHER_MPPI, REACHER_ORACLE),
     ("reacher", "pixels"): Spec(
         "reacher", "pixels", _collect("reacher", "pixels", 2000, 50),
-        PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8, log_every=100,
+        PIXEL_MODEL, train_lib.TrainConfig(steps=2000, batch_size=64, window=8, log_every=100,
                                            loss=PIXEL_LOSS),
         REACHER_MPPI),
     ("two_rooms", "state"): Spec(

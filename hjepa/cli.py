@@ -244,7 +244,7 @@ def _collect(args) -> int:
 
 
 def _train(args) -> int:
-    from hjepa import data, train
+    from hjepa import data, losses, train
     from hjepa.model import ModelConfig
 
     mesh = _setup_devices(args)
@@ -259,7 +259,9 @@ def _train(args) -> int:
     config = train.TrainConfig(steps=args.steps, batch_size=args.batch_size, window=args.window,
                                learning_rate=args.learning_rate,
                                checkpoint_every=args.checkpoint_every, seed=args.seed,
-                               log_every=min(250, args.checkpoint_every))
+                               log_every=min(250, args.checkpoint_every),
+                               # pixel encoders learn from the prediction error on both sides
+                               loss=losses.LossConfig(stop_target_gradient=not pixels))
     train.fit(model_config, config, dataset, args.run_dir, overwrite=args.overwrite,
               progress=not (args.quiet or args.json), mesh=mesh)
     if not _is_main():

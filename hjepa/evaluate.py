@@ -78,7 +78,7 @@ class DistanceRecorder:
 
 
 def _episode_fn(task: Task, planner: Callable, options: dict, horizon: int,
-                model_config: ModelConfig | None, num_steps: int):
+                model_config: ModelConfig | None, num_steps: int, terminal_weight: float):
     """Builds `(params, episode, key) -> (final distance, positions [T, P])` for one episode."""
     init_actions = jnp.zeros((horizon, task.action_size))
     low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
@@ -89,7 +89,8 @@ def _episode_fn(task: Task, planner: Callable, options: dict, horizon: int,
             observe = planners.identity_observe
         else:
             problem = model_lib.problem(model_config, params, task.observe(episode.state),
-                                        episode.goal.obs, low, high)
+                                        episode.goal.obs, low, high,
+                                        terminal_weight=terminal_weight)
             observe = model_lib.EncodeObservation(model_config, task)
         result = planners.mpc(
             problem, init_actions, key, env_step=task.dynamics, env_params=task.env_params,
@@ -113,6 +114,7 @@ def evaluate(
     horizon: int = 16,
     num_steps: int | None = None,
     mesh: jax.sharding.Mesh | None = None,
+    terminal_weight: float = 4.0,
 ) -> EvalResult:
     """Runs `num_episodes` batched closed-loop episodes on held-out start/goal pairs.
 
@@ -123,6 +125,9 @@ def evaluate(
     (`num_episodes` must be a multiple of it) and the params replicated; each device runs its
     episodes alone, with the same start/goal pairs and keys as without a mesh. Call it in
     every process of a multi-process job: each gets the whole result.
+
+    `terminal_weight` weighs the latent distance at the end of the horizon against the
+    per-step distances (learned model only; the oracle's cost is the task's).
     """
     if (model_config is None) != (params is None):
         raise ValueError("model_config and params: give both (learned model) or neither (oracle)")
@@ -143,7 +148,8 @@ def evaluate(
     reset_key, plan_key = jax.random.split(key)
     episodes = jax.vmap(task.reset)(jax.random.split(reset_key, num_episodes))
     keys = jax.random.split(plan_key, num_episodes)
-    run = _episode_fn(task, planner, dict(planner_options or {}), horizon, model_config, num_steps)
+    run = _episode_fn(task, planner, dict(planner_options or {}), horizon, model_config, num_steps,
+                      float(terminal_weight))
     args = (params, episodes, keys)
     if mesh is None:
         batched = jax.jit(jax.vmap(run, in_axes=(None, 0, 0)))

@@ -157,8 +157,8 @@ def test_pixel_run_reloads_and_encodes_the_task_observations(pixel_run):
     config, _, params = train_lib.load_run(run_dir, task="reacher")
     assert config == PIXEL_MODEL
     task = tasks.make("reacher", "pixels", image_size=IMAGE)
-    episode = task.reset(jax.random.key(3))
-    latent = model_lib.encode(config, params, task.observe(episode.state))
+    episode = jax.jit(task.reset)(jax.random.key(3))
+    latent = model_lib.encode(config, params, jax.jit(task.observe)(episode.state))
     goal = model_lib.encode(config, params, episode.goal.obs)
     assert latent.shape == goal.shape == (8,)
     assert float(jnp.linalg.norm(latent - goal)) > 0
