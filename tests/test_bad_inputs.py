@@ -50,7 +50,7 @@ def _cli(args):
 CASES = [
     # tasks
     ("task unknown name", lambda c: tasks.make("nosuch"),
-     r"task name: expected one of \['reacher'"),
+     r"task name: expected one of \[.*'reacher'.*\], got 'nosuch'"),
     ("task obs kind", lambda c: tasks.make("reacher", obs="depth"),
      r"obs: expected one of \['state', 'pixels'\], got 'depth'"),
     ("task name not a string", lambda c: tasks.make(["reacher"]), r"task name: expected one of"),
@@ -86,7 +86,7 @@ CASES = [
      r"latent_size: expected a positive integer, got -3"),
     ("model image obs for MLP", lambda c: dataclasses.replace(GOOD_MODEL,
                                                               obs_shape=(8, 8, 3)).validate(),
-     r"obs_shape: the MLP encoder takes flat observations"),
+     r"obs_shape: the .mlp. encoder takes flat state observations"),
     ("problem obs shape", lambda c: _latent_problem(obs=(6,)),
      r"obs: expected an observation of shape \(5,\), got \(6,\)"),
     ("problem goal shape", lambda c: _latent_problem(goal=(3, 2)),
