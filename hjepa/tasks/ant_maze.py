@@ -68,7 +68,7 @@ import numpy as np
 from flax import struct
 
 import planners
-from hjepa.tasks._brax import import_brax
+from hjepa.tasks._brax import import_brax, pipeline, step_substeps
 from hjepa.tasks.base import DEFAULT_IMAGE_SIZE, Episode, Goal, Task, register
 
 CELL = 2.5  # m, side of a maze cell
@@ -174,19 +174,6 @@ def load_system(backend: str = "positional"):
             sys = sys.replace(actuator=sys.actuator.replace(
                 gear=200.0 * jnp.ones_like(sys.actuator.gear)))
     return sys
-
-
-def _pipeline(backend: str):
-    import_brax()
-    if backend == "generalized":
-        from brax.generalized import pipeline
-    elif backend == "positional":
-        from brax.positional import pipeline
-    elif backend == "spring":
-        from brax.spring import pipeline
-    else:
-        raise ValueError(f"backend: expected generalized, positional or spring, got {backend!r}")
-    return pipeline
 
 
 def _segment_hits_box(a: jax.Array, b: jax.Array, low: jax.Array, high: jax.Array) -> jax.Array:
@@ -329,14 +316,8 @@ class AntDynamics:
     def __call__(self, env_params, state, action):
         del env_params
         sys = load_system(self.backend)
-        pipeline = _pipeline(self.backend)
         action = jnp.clip(action, -1.0, 1.0)
-
-        def substep(state, _):
-            return pipeline.step(sys, state, action), None
-
-        state, _ = jax.lax.scan(substep, state, None, length=self.substeps)
-        return state
+        return step_substeps(self.backend, sys, state, action, self.substeps)
 
 
 def ant_cost(goal_xy: jax.Array, state, upright_weight: float) -> jax.Array:
@@ -408,7 +389,7 @@ class AntMaze(Task):
         qd = jnp.zeros(self.system.qd_size())
         if velocity is not None:
             qd = qd.at[:3].set(velocity)
-        return _pipeline(self.backend).init(self.system, q, qd)
+        return pipeline(self.backend).init(self.system, q, qd)
 
     def reset(self, key: jax.Array) -> Episode:
         start_key, goal_key, joint_key, yaw_key = jax.random.split(key, 4)

@@ -79,7 +79,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import planners
-from hjepa.tasks._brax import import_brax
+from hjepa.tasks._brax import import_brax, pipeline, step_substeps
 from hjepa.tasks.base import DEFAULT_IMAGE_SIZE, Episode, Goal, Task, register
 
 Box = tuple[float, float, float, float]  # (x0, y0, x1, y1), x0 < x1, y0 < y1
@@ -392,17 +392,10 @@ def load_system(arena: Arena):
         return mjcf.loads(mjcf_xml(arena))
 
 
-def _pipeline():
-    import_brax()
-    from brax.generalized import pipeline
-
-    return pipeline
-
-
 def init_state(arena: Arena, xy: jax.Array, velocity: jax.Array | None = None):
     """The pipeline state of the agent at xy [2] (at rest unless `velocity` [2] is given)."""
     velocity = jnp.zeros(2) if velocity is None else velocity
-    return _pipeline().init(load_system(arena), jnp.asarray(xy, jnp.float32),
+    return pipeline("generalized").init(load_system(arena), jnp.asarray(xy, jnp.float32),
                             jnp.asarray(velocity, jnp.float32))
 
 
@@ -420,14 +413,8 @@ class PointMazeDynamics:
     def __call__(self, env_params, state, action):
         del env_params
         sys = load_system(self.arena)
-        pipeline = _pipeline()
         action = jnp.clip(action, -1.0, 1.0)
-
-        def substep(state, _):
-            return pipeline.step(sys, state, action), None
-
-        state, _ = jax.lax.scan(substep, state, None, length=SUBSTEPS)
-        return state
+        return step_substeps("generalized", sys, state, action, SUBSTEPS)
 
 
 def point_cost(goal_xy: jax.Array, q: jax.Array, qd: jax.Array, velocity_weight: float):

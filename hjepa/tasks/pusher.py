@@ -58,7 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import planners
-from hjepa.tasks._brax import import_brax
+from hjepa.tasks._brax import import_brax, pipeline, step_substeps
 from hjepa.tasks.base import DEFAULT_IMAGE_SIZE, Episode, Goal, Task, register
 
 NUM_ARM_JOINTS = 7
@@ -106,19 +106,6 @@ def load_system(backend: str = "generalized"):
     return sys
 
 
-def _pipeline(backend: str):
-    import_brax()
-    if backend == "generalized":
-        from brax.generalized import pipeline
-    elif backend == "positional":
-        from brax.positional import pipeline
-    elif backend == "spring":
-        from brax.spring import pipeline
-    else:
-        raise ValueError(f"backend: expected generalized, positional or spring, got {backend!r}")
-    return pipeline
-
-
 def hand_point(x) -> jax.Array:
     """World xyz [3] of the hand's pushing point (the middle of its U) of link transforms x."""
     from brax import math
@@ -154,16 +141,10 @@ class PusherDynamics:
     def __call__(self, env_params, state, action):
         del env_params
         sys = load_system(self.backend)
-        pipeline = _pipeline(self.backend)
         low, high = sys.actuator.ctrl_range[:, 0], sys.actuator.ctrl_range[:, 1]
         action = jnp.clip(action, -1.0, 1.0)
         ctrl = low + 0.5 * (action + 1.0) * (high - low)
-
-        def substep(state, _):
-            return pipeline.step(sys, state, ctrl), None
-
-        state, _ = jax.lax.scan(substep, state, None, length=self.substeps)
-        return state
+        return step_substeps(self.backend, sys, state, ctrl, self.substeps)
 
 
 def pusher_cost(goal_xy: jax.Array, x, hand_weight: float) -> jax.Array:
@@ -241,7 +222,7 @@ class Pusher(Task):
         q = q.at[:NUM_ARM_JOINTS].set(arm)
         q = q.at[jnp.array(OBJECT_Q)].set(object_xy - home)
         q = q.at[jnp.array(GOAL_Q)].set(goal_xy - home)
-        return _pipeline(self.backend).init(self.system, q, jnp.zeros(self.system.qd_size()))
+        return pipeline(self.backend).init(self.system, q, jnp.zeros(self.system.qd_size()))
 
     def reset(self, key: jax.Array) -> Episode:
         arm_key, goal_key, object_key = jax.random.split(key, 3)

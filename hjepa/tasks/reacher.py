@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import planners
-from hjepa.tasks._brax import import_brax
+from hjepa.tasks._brax import import_brax, pipeline, step_substeps
 from hjepa.tasks.base import Episode, Goal, Task, register
 
 LINK0_LENGTH = 0.1  # shoulder to elbow
@@ -52,19 +52,6 @@ def load_system(backend: str = "generalized"):
             sys = sys.tree_replace({"opt.timestep": 0.005})
             sys = sys.replace(actuator=sys.actuator.replace(gear=jnp.array([25.0, 25.0])))
     return sys
-
-
-def _pipeline(backend: str):
-    import_brax()
-    if backend == "generalized":
-        from brax.generalized import pipeline
-    elif backend == "positional":
-        from brax.positional import pipeline
-    elif backend == "spring":
-        from brax.spring import pipeline
-    else:
-        raise ValueError(f"backend: expected generalized, positional or spring, got {backend!r}")
-    return pipeline
 
 
 def fingertip(q: jax.Array) -> jax.Array:
@@ -94,14 +81,8 @@ class ReacherDynamics:
     def __call__(self, env_params, state, action):
         del env_params
         sys = load_system(self.backend)
-        pipeline = _pipeline(self.backend)
         action = jnp.clip(action, -1.0, 1.0)
-
-        def substep(state, _):
-            return pipeline.step(sys, state, action), None
-
-        state, _ = jax.lax.scan(substep, state, None, length=self.substeps)
-        return state
+        return step_substeps(self.backend, sys, state, action, self.substeps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +153,7 @@ class Reacher(Task):
     def _init_state(self, angles: jax.Array, target: jax.Array):
         sys = load_system(self.backend)
         q = jnp.concatenate([angles, target])  # [4]: arm angles, target slide joints
-        return _pipeline(self.backend).init(sys, q, jnp.zeros(4))
+        return pipeline(self.backend).init(sys, q, jnp.zeros(4))
 
     def reset(self, key: jax.Array) -> Episode:
         start_key, goal_key = jax.random.split(key)
