@@ -31,7 +31,6 @@ if "jax" not in sys.modules and "xla_force_host_platform_device_count" not in os
 import argparse  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
@@ -40,7 +39,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import planners  # noqa: E402
 from hjepa import model as model_lib  # noqa: E402
-from hjepa import parallel  # noqa: E402
+from hjepa import parallel, sysinfo  # noqa: E402
 from hjepa.model import ModelConfig  # noqa: E402
 
 FULL = dict(episodes=1024, num_samples=256, horizon=16, iterations=4, hidden=256, latent=32,
@@ -50,32 +49,16 @@ QUICK = dict(episodes=64, num_samples=128, horizon=8, iterations=2, hidden=64, l
 
 
 def machine() -> str:
-    """The machine in words: accelerator or CPU model, cores."""
-    device = jax.devices()[0]
-    if device.platform != "cpu":
-        return f"{jax.device_count()} x {device.device_kind} ({device.platform})"
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    load = f", load average {os.getloadavg()[0]:.1f} at the start" \
-        if hasattr(os, "getloadavg") else ""
-    return (f"{model}, {os.cpu_count()} cores (host platform, {jax.device_count()} virtual "
-            f"devices){load}")
+    """The machine in words (`hjepa.sysinfo.describe`), noting virtual CPU devices."""
+    hw = sysinfo.hardware()
+    text = sysinfo.describe(hw)
+    if hw["platform"] == "cpu":
+        text += " at the start (host platform, virtual devices share the cores)"
+    return text
 
 
 def versions() -> dict:
-    import flax
-    import numpy
-
-    return {"python": platform.python_version(), "jax": jax.__version__,
-            "jaxlib": getattr(jax.lib, "__version__", jax.__version__), "flax": flax.__version__,
-            "numpy": numpy.__version__}
+    return sysinfo.versions()
 
 
 def problems(sizes: dict):

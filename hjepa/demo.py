@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import time
 
 import jax
@@ -15,6 +14,7 @@ from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
 from hjepa import train as train_lib
 from hjepa.model import ModelConfig
+from hjepa.sysinfo import hardware  # noqa: F401  (re-exported: results files use it)
 from hjepa.tasks import make
 
 
@@ -136,36 +136,6 @@ def _last_metrics(run_dir: str) -> dict:
         return json.loads(lines[-1]) if lines else {}
     except OSError:
         return {}
-
-
-def hardware() -> dict:
-    """The machine and library versions, for results files."""
-    import importlib.metadata as md
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    versions = {}
-    for name in ("jax", "jaxlib", "flax", "optax", "brax", "hjepa"):
-        try:
-            versions[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
-    devices = jax.devices()
-    return {
-        "platform": devices[0].platform,
-        "devices": [str(d.device_kind) for d in devices],
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "versions": versions,
-    }
 
 
 def format_results(results: dict) -> str:
