@@ -1,4 +1,4 @@
-"""The `hjepa` command line: demo, collect, train, plan.
+"""The `hjepa` command line: demo, collect, train, plan, bench, inspect.
 
 Library code never reads flags; this module turns arguments into configs.
 """
@@ -40,6 +40,24 @@ EXAMPLES = {
           hjepa plan --run-dir runs/reacher --episodes 64
           hjepa plan --task reacher --oracle --episodes 8 --samples 64 --horizon 12
           hjepa plan --run-dir runs/reacher --episodes 256 --mesh data=8
+        """,
+    "bench": """
+        examples:
+          hjepa bench --profile quick          # <= 20 min on 2 CPU cores -> benchmarks/results
+          hjepa bench --profile tiny --out /tmp/bench --work /tmp/bench-work   # seconds
+          hjepa bench --profile full --overwrite          # sized for a GPU
+          hjepa bench --profile quick --resume            # continue an interrupted run
+          hjepa bench --profile quick --only reacher --planners mppi,gd --models learned
+        (datasets and runs are reused from --work; rows are written as they finish; an
+        existing results file is kept unless --overwrite; the same as `python -m benchmarks`)
+        """,
+    "inspect": """
+        examples:
+          hjepa inspect data/reacher                 # a dataset
+          hjepa inspect runs/reacher                 # a training run
+          hjepa inspect runs/reacher/checkpoints/3000   # one checkpoint
+          hjepa inspect benchmarks/results/bench_quick_cpu.json --json
+        (exit code 2 when PATH is none of these)
         """,
 }
 
@@ -113,6 +131,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-decay", type=float, default=0.6)
     p.add_argument("--seed", type=int, default=10_000, help="seed of the start/goal pairs")
     _add_parallel_flags(p)
+
+    p = add("bench", "Run the benchmark suite: tasks x models x planners -> JSON, Markdown, PNG.")
+    from benchmarks import suite
+
+    suite.add_arguments(p)
+
+    p = add("inspect", "Summarise a dataset, a training run or checkpoint, or a results file.")
+    p.add_argument("path", help="dataset directory, run directory, checkpoint or results JSON")
     return parser
 
 
@@ -185,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        commands = {"demo": _demo, "collect": _collect, "train": _train, "plan": _plan}
+        commands = {"demo": _demo, "collect": _collect, "train": _train, "plan": _plan,
+                    "bench": _bench, "inspect": _inspect}
         return commands[args.command](args)
     except ValueError as error:
         print(f"hjepa {args.command}: error: {error}", file=sys.stderr)
@@ -327,6 +354,34 @@ def _plan(args) -> int:
               f"{summary['episodes']} episodes, mean final distance "
               f"{summary['mean_final_distance']:.4f}, {summary['ms_per_step_amortised']:.2f} ms "
               "per MPC step (amortised over the batch)")
+    return 0
+
+
+def _bench(args) -> int:
+    from benchmarks import suite
+
+    results = suite.run_from_args(args, log=lambda t: _say(args, t))
+    rows = [{k: r.get(k) for k in ("task", "obs", "model", "planner", "budget_text",
+                                   "budget_scale", "episodes", "success_rate", "success_ci95",
+                                   "mean_final_distance", "ms_per_env_step", "calls_per_step",
+                                   "train_seconds", "seed")} for r in results["rows"]]
+    if args.json:
+        _emit_json({"profile": results["profile"]["name"], "machine": results["machine"],
+                    "complete": results["complete"], "paths": results["paths"], "rows": rows})
+    elif not args.quiet:
+        print(suite.markdown(results))
+        print("wrote " + ", ".join(results["paths"].values()))
+    return 0
+
+
+def _inspect(args) -> int:
+    from hjepa import inspection
+
+    summary = inspection.summarize(args.path)
+    if args.json:
+        _emit_json(summary)
+    elif not args.quiet:
+        print(inspection.format_summary(summary))
     return 0
 
 

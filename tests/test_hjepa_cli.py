@@ -1,4 +1,5 @@
-"""hjepa.cli: help, argument errors (exit code 2 with a message), collect, plan, and the demo."""
+"""hjepa.cli: help, argument errors (exit code 2 with a message), collect, plan, inspect, bench,
+and the demo."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from hjepa import cli
 
-COMMANDS = ("demo", "collect", "train", "plan")
+COMMANDS = ("demo", "collect", "train", "plan", "bench", "inspect")
 
 
 def run_cli(argv, capsys):
@@ -135,3 +136,90 @@ def test_demo_quick_runs_end_to_end(tmp_path):
         assert results[model]["episodes"] == {"learned": 4, "oracle": 2}[model]
     assert results["task"] == "reacher"
     assert "success" in proc.stdout  # the results table
+
+
+def test_inspect_a_dataset(capsys, tiny_dataset):
+    code, out, err = run_cli(["inspect", tiny_dataset.path, "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["kind"] == "dataset" and summary["task"] == "reacher"
+    assert (summary["episodes"], summary["episode_length"], summary["shards"]) == (8, 10, 2)
+    assert summary["transitions"] == 80 and summary["obs_shape"] == [5]
+    code, out, _ = run_cli(["inspect", tiny_dataset.path], capsys)
+    assert code == 0 and "8 episodes x 10 steps = 80 transitions in 2 shards" in out
+
+
+def test_inspect_a_run_and_a_checkpoint(capsys, tiny_run):
+    import jax
+
+    run_dir, state = tiny_run
+    code, out, err = run_cli(["inspect", run_dir, "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["kind"] == "run" and summary["task"] == "reacher"
+    assert summary["checkpoint_steps"] == [30, 60] and summary["complete"]
+    assert summary["last_metrics"]["step"] == 60
+    # the parameter count is that of the trained parameters
+    assert summary["model"]["parameters"] == sum(x.size for x in jax.tree.leaves(state.params))
+    code, out, err = run_cli(["inspect", os.path.join(run_dir, "checkpoints", "30"), "--json"],
+                             capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["kind"] == "checkpoint" and summary["step"] == 30
+    code, out, _ = run_cli(["inspect", run_dir], capsys)
+    assert code == 0 and "checkpoints at [30, 60] (complete" in out
+
+
+def test_inspect_a_results_file(capsys, tmp_path):
+    path = tmp_path / "r.json"
+    row = {"task": "reacher", "obs": "state", "model": "learned", "planner": "mppi",
+           "budget_scale": 1.0, "episodes": 4, "success_rate": 0.75,
+           "success_ci95": [0.3, 0.95], "mean_final_distance": 0.01}
+    path.write_text(json.dumps({"format": "hjepa-bench", "profile": {"name": "quick"},
+                                "machine": "2 CPU cores", "complete": False,
+                                "sessions": [{"wall_seconds": 5.0}], "rows": [row]}))
+    code, out, err = run_cli(["inspect", str(path), "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["kind"] == "results" and summary["profile"] == "quick"
+    assert summary["num_rows"] == 1 and not summary["complete"]
+    code, out, _ = run_cli(["inspect", str(path)], capsys)
+    assert "INCOMPLETE" in out and "success 75.0% (30-95) of 4" in out
+
+
+@pytest.mark.parametrize("make", ["missing", "empty_dir", "text_file", "json_without_rows"])
+def test_inspect_refuses_what_it_does_not_know(capsys, tmp_path, make):
+    path = tmp_path / "thing"
+    if make == "empty_dir":
+        path.mkdir()
+    elif make == "text_file":
+        path = tmp_path / "notes.txt"
+        path.write_text("hello")
+    elif make == "json_without_rows":
+        path = tmp_path / "x.json"
+        path.write_text(json.dumps({"a": 1}))
+    code, out, err = run_cli(["inspect", str(path)], capsys)
+    assert code == 2
+    assert str(path) in err and "Traceback" not in err and out == ""
+
+
+def test_bench_refuses_to_overwrite_results(capsys, tmp_path):
+    import jax
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    existing = out_dir / f"bench_tiny_{jax.devices()[0].platform}.json"
+    existing.write_text("{}")
+    code, _, err = run_cli(["bench", "--profile", "tiny", "--out", str(out_dir), "--work",
+                            str(tmp_path / "work"), "--quiet"], capsys)
+    assert code == 2
+    assert "--overwrite" in err
+    assert existing.read_text() == "{}"
+    assert not (tmp_path / "work").exists()
+
+
+def test_bench_unknown_planner_exits_2(capsys, tmp_path):
+    code, _, err = run_cli(["bench", "--profile", "tiny", "--planners", "mppi,astar", "--out",
+                            str(tmp_path)], capsys)
+    assert code == 2
+    assert "astar" in err and "mppi" in err
