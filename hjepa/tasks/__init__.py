@@ -1,6 +1,6 @@
 """Goal-reaching Brax tasks behind `make(name, obs=...)`."""
 
-from hjepa.tasks import ant_maze, point_maze, pusher, reacher  # noqa: F401  (register the tasks)
+from hjepa.tasks import ant_maze, point_maze, pusher, reacher, windy  # noqa: F401  (registers)
 from hjepa.tasks.base import (
     DEFAULT_IMAGE_SIZE,
     OBS_KINDS,

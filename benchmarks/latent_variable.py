@@ -1,0 +1,189 @@
+"""Planning over samples of a latent variable on a stochastic task (windy_cliff).
+
+    nice -n 5 python -m benchmarks.latent_variable            # about 10 minutes on 2 CPU cores
+
+Collects reward-free data on `windy_cliff` (a point mass; a gusty strip borders a cliff, see
+`hjepa.tasks.windy`), trains the latent-variable JEPA (`hjepa.latent_variable`), then runs
+closed-loop MPPI on the same held-out start/goal pairs (and the same gusts: the env keys come
+from the same reset keys) with three ways of scoring a sequence:
+
+- `u = 0`: one sample, u = 0 (the prior's mode, "the mean world");
+- `mean of K`: the mean over K fixed samples of u ~ N(0, I) of the sequence's total cost;
+- `quantile q of K`: the q-quantile of the K totals (pessimistic).
+
+It writes benchmarks/results/latent_variable_cpu.json and .md: success rates with 95% Wilson
+intervals, how often each planner entered the gusty strip and fell, predictor calls and wall
+time per control step, training time, model diagnostics (prediction error with the inferred
+u and with u = 0, the KL, how often prior samples predict a fall from the strip) and the
+hardware.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import planners
+from benchmarks.reacher_planners import wilson
+from hjepa import data as data_lib
+from hjepa import latent_variable as lv
+from hjepa import tasks
+from hjepa.losses import LossConfig
+from hjepa.model import ModelConfig
+from hjepa.sysinfo import hardware
+from hjepa.tasks import windy
+from hjepa.train import TrainConfig
+
+EVAL_SEED = 20_000
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--episodes", type=int, default=64, help="evaluation episodes (64)")
+    parser.add_argument("--data-episodes", type=int, default=4096)
+    parser.add_argument("--data-length", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=3000, help="training steps")
+    parser.add_argument("--latent", type=int, default=16)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--u-size", type=int, default=2)
+    parser.add_argument("--kl-weight", type=float, default=0.01)
+    parser.add_argument("--samples", type=int, default=8, help="K samples of u per plan")
+    parser.add_argument("--quantile", type=float, default=0.75)
+    parser.add_argument("--horizon", type=int, default=12)
+    parser.add_argument("--plan-samples", type=int, default=64, help="MPPI samples")
+    parser.add_argument("--iterations", type=int, default=3, help="MPPI iterations")
+    parser.add_argument("--terminal-weight", type=float, default=4.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="benchmarks/results/latent_variable_cpu.json")
+    return parser.parse_args(argv)
+
+
+def collect(args) -> tuple[np.ndarray, np.ndarray, float]:
+    task = tasks.make("windy_cliff").exploration_task()
+    t0 = time.perf_counter()
+    obs, actions = data_lib.collect_episodes(
+        task, data_lib.ExplorationPolicy(), jax.random.key(args.seed),
+        num_episodes=args.data_episodes, episode_length=args.data_length)
+    obs, actions = np.asarray(obs), np.asarray(actions)
+    return obs, actions, time.perf_counter() - t0
+
+
+def diagnostics(config, params, obs, actions, key) -> dict:
+    """One-step prediction error with the inferred u and with u = 0, on gust steps and
+    others in the strip; how often a prior sample predicts a fall from the strip."""
+    o, a = jnp.asarray(obs[:, :-1].reshape(-1, obs.shape[-1])), jnp.asarray(
+        actions.reshape(-1, actions.shape[-1]))
+    o_next = jnp.asarray(obs[:, 1:].reshape(-1, obs.shape[-1]))
+    xy = np.asarray(o[:, :2]) * 0.5
+    in_wind = np.asarray(windy.in_box(xy, windy.WIND))
+    falls = in_wind & (np.asarray(o_next[:, 4]) > 0.5)
+    z, z_next = lv.encode(config, params, o), lv.encode(config, params, o_next)
+    mean, _ = lv.infer(config, params, z, z_next)
+    error_inferred = np.asarray(jnp.mean((lv.predict(config, params, z, a, mean) - z_next) ** 2,
+                                         -1))
+    error_zero = np.asarray(jnp.mean(
+        (lv.predict(config, params, z, a, jnp.zeros_like(mean)) - z_next) ** 2, -1))
+    # prior samples from strip states: is the predicted latent nearer a fallen latent?
+    idx = np.flatnonzero(in_wind & ~falls)[:512]
+    u = jax.random.normal(key, (idx.size, config.latent_variable_size))
+    predicted = lv.predict(config, params, z[idx], a[idx], u)
+    fell_latent = z_next[np.flatnonzero(falls)].mean(0)
+    stay = z_next[idx]
+    nearer_fall = np.asarray(jnp.sum((predicted - fell_latent) ** 2, -1)
+                             < jnp.sum((predicted - stay) ** 2, -1))
+    zero_pred = lv.predict(config, params, z[idx], a[idx], jnp.zeros_like(u))
+    zero_fall = np.asarray(jnp.sum((zero_pred - fell_latent) ** 2, -1)
+                           < jnp.sum((zero_pred - stay) ** 2, -1))
+
+    def m(x, mask):
+        return float(np.mean(x[mask])) if mask.any() else None
+
+    return {
+        "transitions": int(o.shape[0]),
+        "strip_transitions": int(in_wind.sum()),
+        "gusts_in_data": int(falls.sum()),
+        "gust_rate_in_strip_data": float(falls.sum() / max(in_wind.sum(), 1)),
+        "error_inferred_u_gust": m(error_inferred, falls),
+        "error_zero_u_gust": m(error_zero, falls),
+        "error_inferred_u_no_gust_in_strip": m(error_inferred, in_wind & ~falls),
+        "error_zero_u_no_gust_in_strip": m(error_zero, in_wind & ~falls),
+        "error_inferred_u_elsewhere": m(error_inferred, ~in_wind),
+        "error_zero_u_elsewhere": m(error_zero, ~in_wind),
+        "prior_sample_predicts_fall_from_strip": float(nearer_fall.mean()),
+        "u0_predicts_fall_from_strip": float(zero_fall.mean()),
+    }
+
+
+def route_stats(positions: np.ndarray) -> dict:
+    """How many episodes entered the gusty strip and how many fell, from positions [N, T, 2]."""
+    entered = np.asarray(windy.in_box(positions, windy.WIND)).any(axis=1)
+    fell = np.asarray(windy.in_box(positions[:, -1], windy.PIT))
+    return {"entered_strip": int(entered.sum()), "fell": int(fell.sum())}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = {"args": vars(args), "hardware_start": hardware()}
+    print(f"load average {os.getloadavg()}", flush=True)
+    obs, actions, collect_seconds = collect(args)
+    out["collect_seconds"] = collect_seconds
+    print(f"collected {obs.shape} in {collect_seconds:.1f} s", flush=True)
+
+    task = tasks.make("windy_cliff")
+    model = ModelConfig(obs_shape=task.obs_shape, action_size=task.action_size,
+                        latent_size=args.latent, encoder_hidden=(args.hidden, args.hidden),
+                        predictor_hidden=(args.hidden, args.hidden))
+    config = lv.LatentVariableConfig(model, latent_variable_size=args.u_size,
+                                     inference_hidden=(args.hidden, args.hidden),
+                                     kl_weight=args.kl_weight)
+    train_config = TrainConfig(steps=args.steps, batch_size=256, window=4, learning_rate=1e-3,
+                               seed=args.seed, log_every=500, loss=LossConfig())
+    t0 = time.perf_counter()
+    params, history = lv.fit(config, train_config, obs, actions, progress=True)
+    train_seconds = time.perf_counter() - t0
+    out["train_seconds"] = train_seconds
+    out["train_last"] = history[-1]
+    out["model_diagnostics"] = diagnostics(config, params, obs, actions, jax.random.key(1))
+    print(json.dumps(out["model_diagnostics"], indent=1), flush=True)
+
+    options = dict(num_samples=args.plan_samples, iterations=args.iterations, temperature=0.03,
+                   noise_std=0.5, noise_decay=0.7)
+    key = jax.random.key(EVAL_SEED)
+    variants = [("u = 0", dict(zero=True)),
+                (f"mean of K={args.samples}", dict(num_samples=args.samples)),
+                (f"quantile {args.quantile} of K={args.samples}",
+                 dict(num_samples=args.samples, quantile=args.quantile))]
+    rows = []
+    for name, kwargs in variants:
+        result, positions = lv.evaluate(task, key, config, params, num_episodes=args.episodes,
+                             planner=planners.mppi, planner_options=options,
+                             horizon=args.horizon, terminal_weight=args.terminal_weight,
+                             **kwargs)
+        k = 1 if kwargs.get("zero") else kwargs["num_samples"]
+        successes = int(result.success.sum())
+        low, high = wilson(successes, args.episodes)
+        row = {"planner": name, "success": successes / args.episodes,
+               "wilson95": [low, high], "successes": successes, "episodes": args.episodes,
+               "predictor_calls_per_step": k * args.plan_samples * (args.iterations + 1)
+               * args.horizon,
+               **route_stats(positions), **result.summary()}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    out["rows"] = rows
+    out["hardware_end"] = hardware()
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
