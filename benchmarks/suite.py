@@ -260,21 +260,22 @@ def _spec(task: str, *, episodes: int, length: int, steps: int, latent: int, hid
 QUICK = Profile(
     name="quick",
     tasks=(
-        _spec("reacher", episodes=1000, length=50, steps=600, latent=32, hidden=128, batch=128,
+        _spec("reacher", episodes=2000, length=50, steps=3000, latent=32, hidden=128,
+              batch=256,
               learned=_budgets(16, samples=128, iterations=3, elites=16, temperature=0.03,
                                noise_std=0.3, gd_candidates=8, gd_iterations=10, beam=8),
               oracle=_budgets(12, samples=32, iterations=2, elites=8, temperature=0.1,
                               noise_std=0.3, gd_candidates=4, gd_iterations=4, beam=4,
                               oracle=True)),
-        _spec("two_rooms", episodes=500, length=100, steps=600, latent=32, hidden=128,
-              batch=128,
+        _spec("two_rooms", episodes=1000, length=100, steps=3000, latent=32, hidden=128,
+              batch=256,
               learned=_budgets(24, samples=128, iterations=3, elites=16, temperature=0.03,
                                noise_std=0.6, gd_candidates=8, gd_iterations=10, beam=8),
               oracle=_budgets(24, samples=32, iterations=2, elites=8, temperature=0.1,
                               noise_std=0.6, gd_candidates=4, gd_iterations=4, beam=4,
                               oracle=True)),
     ),
-    episodes=32, oracle_episodes=16, budget_scales=(0.25, 1.0),
+    episodes=32, oracle_episodes=8, budget_scales=(0.25, 1.0),
 )
 
 FULL = Profile(
@@ -540,7 +541,9 @@ def run(profile: Profile, *, out_dir: str = "benchmarks/results", work: str = "h
     results["machine"] = sysinfo.describe(hw)
     done = {row_key(r) for r in results["rows"]}
     session = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "load_average_start": hw["load_average"], "wall_seconds": None}
+               "load_average_start": hw["load_average"], "wall_seconds": None,
+               "cpu_seconds": None}
+    cpu_start = time.process_time()
     results["sessions"].append(session)
     t_start = time.perf_counter()
     for spec in profile.tasks:
@@ -573,6 +576,7 @@ def run(profile: Profile, *, out_dir: str = "benchmarks/results", work: str = "h
                     results["rows"].append(row)
                     done.add(row_key(row))
                     session["wall_seconds"] = time.perf_counter() - t_start
+                    session["cpu_seconds"] = time.process_time() - cpu_start
                     session["load_average_end"] = sysinfo.load_average()
                     _save(results, paths)
                     lo, hi = row["success_ci95"]
@@ -583,6 +587,7 @@ def run(profile: Profile, *, out_dir: str = "benchmarks/results", work: str = "h
                         f"calls/step, compile {row['compile_seconds']:.1f} s")
     results["complete"] = True
     session["wall_seconds"] = time.perf_counter() - t_start
+    session["cpu_seconds"] = time.process_time() - cpu_start
     session["load_average_end"] = sysinfo.load_average()
     if plots:
         budget_plot(results, paths["budget_plot"])
@@ -712,7 +717,9 @@ def _row_order(r: dict):
 def _panels(rows: list[dict]) -> list[tuple[str, list[dict]]]:
     groups: dict[str, list[dict]] = {}
     for r in sorted(rows, key=_row_order):
-        groups.setdefault(f"{r['task']} ({r['obs']}), {r['model']}", []).append(r)
+        title = (f"{r['task']}, oracle (true physics)" if r["obs"] == "-"
+                 else f"{r['task']} ({r['obs']}), {r['model']}")
+        groups.setdefault(title, []).append(r)
     return list(groups.items())
 
 
@@ -745,7 +752,7 @@ def budget_plot(results: dict, path: str) -> None:
             err = [[r["success_rate"] - r["success_ci95"][0] for r in mine],
                    [r["success_ci95"][1] - r["success_rate"] for r in mine]]
             ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=planner)
-        ax.set_xscale("log")
+        _log_x(ax)
         ax.set_ylim(-0.03, 1.03)
         ax.set_xlabel("predictor calls per env step")
         ax.set_ylabel("success rate")
@@ -775,6 +782,7 @@ def trace_plot(results: dict, path: str) -> None:
             positive = positive and bool(np.all(trace > 0))
         if positive:
             ax.set_yscale("log")
+        _log_x(ax)
         ax.set_xlabel("predictor calls within the plan")
         ax.set_ylabel("best cost so far")
         ax.set_title(title, fontsize=10)
@@ -785,6 +793,14 @@ def trace_plot(results: dict, path: str) -> None:
     fig.tight_layout()
     _save_figure(fig, path)
     plt.close(fig)
+
+
+def _log_x(ax) -> None:
+    """A log x axis labelled at powers of ten only (minor labels overlap)."""
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _save_figure(fig, path: str) -> None:
