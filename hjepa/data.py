@@ -72,7 +72,7 @@ def collect_episodes(
 
     def episode(key):
         reset_key, scale_key, noise_key = jax.random.split(key, 3)
-        state = task.reset(reset_key).state
+        state = task.exploration_start(reset_key)
         scale = jax.random.uniform(scale_key, (), minval=policy.min_scale,
                                    maxval=policy.max_scale)
         low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)

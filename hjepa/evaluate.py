@@ -145,15 +145,27 @@ def evaluate(
 
         parallel.check_divisible(mesh, num_episodes, "num_episodes")
     num_steps = task.episode_length if num_steps is None else num_steps
+    run = _episode_fn(task, planner, dict(planner_options or {}), horizon, model_config, num_steps,
+                      float(terminal_weight))
+    return run_episodes(task, run, params, key, num_episodes=num_episodes, num_steps=num_steps,
+                        mesh=mesh)
+
+
+def run_episodes(task: Task, run: Callable, params: PyTree, key: jax.Array, *,
+                 num_episodes: int, num_steps: int,
+                 mesh: jax.sharding.Mesh | None = None) -> EvalResult:
+    """Runs `run(params, episode, key) -> (final distance [], positions [T, P])` on
+    `num_episodes` held-out start/goal pairs of `task`, batched (and split over `mesh`'s
+    data axis when given), timing compilation and execution apart."""
     reset_key, plan_key = jax.random.split(key)
     episodes = jax.vmap(task.reset)(jax.random.split(reset_key, num_episodes))
     keys = jax.random.split(plan_key, num_episodes)
-    run = _episode_fn(task, planner, dict(planner_options or {}), horizon, model_config, num_steps,
-                      float(terminal_weight))
     args = (params, episodes, keys)
     if mesh is None:
         batched = jax.jit(jax.vmap(run, in_axes=(None, 0, 0)))
     else:
+        from hjepa import parallel
+
         batched = parallel.shard_vmap(run, mesh, in_axes=(None, 0, 0))
         args = (parallel.put_global(params, parallel.replicated(mesh)),
                 *parallel.put_global((episodes, keys), parallel.data_sharding(mesh)))
@@ -164,6 +176,8 @@ def evaluate(
     final, positions = jax.block_until_ready(compiled(*args))
     run_seconds = time.perf_counter() - t0
     if mesh is not None:
+        from hjepa import parallel
+
         final, positions = parallel.to_host(final), parallel.to_host(positions)
     distances = np.linalg.norm(np.asarray(positions) - np.asarray(episodes.goal.position)[:, None],
                                axis=-1)

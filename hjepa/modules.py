@@ -118,3 +118,15 @@ class ViTEncoder(nn.Module):
             tokens = TransformerBlock(self.num_heads)(tokens)
         pooled = nn.LayerNorm()(tokens.mean(axis=1))  # [N, E]
         return nn.Dense(self.latent_size)(pooled).reshape((*batch_shape, self.latent_size))
+
+
+class ChunkEncoder(nn.Module):
+    """Encodes a chunk of k actions [..., k, A] into a macro-action [..., M] in (-1, 1)."""
+
+    macro_size: int
+    hidden_sizes: Sequence[int] = (128, 128)
+
+    @nn.compact
+    def __call__(self, actions: jax.Array) -> jax.Array:
+        flat = actions.reshape((*actions.shape[:-2], -1))  # [..., k * A]
+        return jnp.tanh(MLP(self.hidden_sizes, self.macro_size)(flat))

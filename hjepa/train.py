@@ -16,7 +16,7 @@ import optax
 
 from hjepa import checkpoint as ckpt
 from hjepa import data as data_lib
-from hjepa import losses
+from hjepa import hierarchy, losses
 from hjepa import model as model_lib
 from hjepa.model import ModelConfig
 
@@ -88,13 +88,24 @@ def optimizer(config: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(config.grad_clip), optax.adam(schedule))
 
 
+def init_params(model_config: ModelConfig | hierarchy.HierarchyConfig, key: jax.Array,
+                obs_mean=None, obs_std=None) -> PyTree:
+    """Initial params of a flat model or a hierarchy."""
+    if isinstance(model_config, hierarchy.HierarchyConfig):
+        return hierarchy.init(model_config, key, obs_mean, obs_std)
+    return model_lib.init(model_config, key, obs_mean, obs_std)
+
+
 def init_state(model_config: ModelConfig, config: TrainConfig, obs_mean, obs_std) -> TrainState:
-    params = model_lib.init(model_config, jax.random.key(config.seed), obs_mean, obs_std)
+    params = init_params(model_config, jax.random.key(config.seed), obs_mean, obs_std)
     return TrainState(jnp.zeros((), jnp.int32), params, optimizer(config).init(params))
 
 
 def loss_fn(params, model_config: ModelConfig, loss_config: losses.LossConfig, obs, actions):
-    """JEPA loss on windows obs [B, W+1, *obs_shape], actions [B, W, A]."""
+    """JEPA loss on windows obs [B, W+1, *obs_shape], actions [B, W, A] (of every level of a
+    `HierarchyConfig`: `hjepa.hierarchy.loss`)."""
+    if isinstance(model_config, hierarchy.HierarchyConfig):
+        return hierarchy.loss(params, model_config, loss_config, obs, actions)
     latents = model_lib.encode(model_config, params, obs)  # [B, W+1, D]
     predicted = jax.vmap(lambda z, a: model_lib.rollout(model_config, params, z, a))(
         latents[:, 0], actions
@@ -223,6 +234,10 @@ def fit(
     """
     model_config.validate()
     config.validate(dataset.episode_length)
+    if isinstance(model_config, hierarchy.HierarchyConfig):
+        model_config.check_window(config.window)
+        if mesh is not None:
+            raise ValueError("mesh: hierarchical models train on one device (mesh=None)")
     pixels = dataset.obs_kind == "pixels"
     if pixels != model_config.takes_pixels:
         raise ValueError(
@@ -402,11 +417,10 @@ def load_run(run_dir: str, *, task: str | None = None,
             f"run {run_dir}: expected a model of task {task!r}, it was trained on "
             f"{record['dataset']['task']!r}"
         )
-    model_config = ModelConfig.from_dict(record["model"])
+    model_config = hierarchy.config_from_dict(record["model"])
     config = TrainConfig.from_dict(record["train"])
-    like = TrainState(jnp.zeros((), jnp.int32),
-                      model_lib.init(model_config, jax.random.key(0)),
-                      optimizer(config).init(model_lib.init(model_config, jax.random.key(0))))
+    params = init_params(model_config, jax.random.key(0))
+    like = TrainState(jnp.zeros((), jnp.int32), params, optimizer(config).init(params))
     if mesh is not None:
         sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
         like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),

@@ -11,17 +11,25 @@ keyword-only hyperparameters with defaults, and is jit-compiled with them static
 - `cem`: the cross-entropy method, with iCEM's coloured noise and kept elites.
 - `beam_search`: breadth-first search keeping the best prefixes.
 
-`mpc` runs any of them in a closed loop as one `lax.scan`.
+`mpc` runs any of them in a closed loop as one `lax.scan`; `hierarchical_plan` and
+`hierarchical_mpc` stack them into levels, each planning toward the subgoal of the one above.
 """
 
 from planners.base import Plan, Problem, rollout, total_cost, zero_terminal_cost
 from planners.beam import beam_search
 from planners.cem import cem, colored_noise
 from planners.gd import gradient_descent
+from planners.hierarchical import (
+    HierarchicalPlan,
+    hierarchical_mpc,
+    hierarchical_plan,
+    replace_goal,
+)
 from planners.mpc import MPCResult, identity_observe, mpc, record_nothing, shift_actions
 from planners.mppi import mppi
 
 __all__ = [
+    "HierarchicalPlan",
     "MPCResult",
     "Plan",
     "Problem",
@@ -29,10 +37,13 @@ __all__ = [
     "cem",
     "colored_noise",
     "gradient_descent",
+    "hierarchical_mpc",
+    "hierarchical_plan",
     "identity_observe",
     "mpc",
     "mppi",
     "record_nothing",
+    "replace_goal",
     "rollout",
     "shift_actions",
     "total_cost",

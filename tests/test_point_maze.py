@@ -68,7 +68,7 @@ def test_attributes(name, length):
     task = tasks.make(name)
     assert task.name == name
     assert task.obs_kind == "state"
-    assert task.obs_shape == (4,)
+    assert task.obs_shape == (2,)
     assert task.action_size == 2
     np.testing.assert_array_equal(task.action_low, [-1.0, -1.0])
     np.testing.assert_array_equal(task.action_high, [1.0, 1.0])
@@ -398,7 +398,9 @@ def test_observation_layout(two_rooms, episodes):
     state = jax.tree.map(lambda x: x[0], batch.state)
     state = state.replace(qd=jnp.array([0.45, -0.225]))
     obs = np.asarray(two_rooms.observe(state))
-    np.testing.assert_allclose(obs, [*(2.0 * state.q), 1.0, -0.5], atol=1e-6)
+    np.testing.assert_allclose(obs, 2.0 * state.q, atol=1e-6)  # position only
+    full = np.asarray(pm.state_observation(state.q, state.qd))
+    np.testing.assert_allclose(full, [*(2.0 * state.q), 1.0, -0.5], atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- success

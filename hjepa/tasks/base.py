@@ -79,6 +79,11 @@ class Task:
         """Draws a start state and a goal. Vmappable over keys."""
         raise NotImplementedError
 
+    def exploration_start(self, key: jax.Array) -> PyTree:
+        """The physics state a reward-free data episode starts from (`hjepa.data`): by
+        default an episode's start; tasks override it to cover more of their space."""
+        return self.reset(key).state
+
     def step(self, state: PyTree, action: jax.Array) -> PyTree:
         """One control step of the true dynamics; action [A] is clipped to the bounds."""
         return self.dynamics(self.env_params, state, action)

@@ -57,8 +57,13 @@ is no goal geom). `Goal.position` is the goal xy; `distance` the straight-line x
 Success: the agent's centre ends within `SUCCESS_RADIUS` = 0.05 (5 % of the arena's side) of
 the goal: for maze_medium that is 30 % of a cell's side.
 
-State observation [4]: x / 0.5, y / 0.5 (the arena spans ±1), ẋ / MAX_SPEED, ẏ / MAX_SPEED
-(±1 at full speed). Pixel observation [S, S, 3] (uint8): the arena from above (`render.render`
+State observation [2]: x / 0.5, y / 0.5 (the arena spans ±1). The velocity is left out: it
+follows the action within a control step (above), so the position is the state, and a goal is
+an agent at rest, so a velocity in the observation made the latent distance to the goal punish
+motion itself (moving at full speed put a learned latent three times as far from a goal at
+rest as standing still at a wall did) and planners with that cost stood still.
+`state_observation` [4] (with the scaled velocity) remains for tasks that want it.
+Pixel observation [S, S, 3] (uint8): the arena from above (`render.render`
 with the model's colours: light grey walls, a red agent, on the renderer's dark floor), the
 view `CAMERA_MARGIN` wider than the arena on every side.
 
@@ -399,6 +404,11 @@ def init_state(arena: Arena, xy: jax.Array, velocity: jax.Array | None = None):
                             jnp.asarray(velocity, jnp.float32))
 
 
+def position_observation(q: jax.Array) -> jax.Array:
+    """Observation [2] of the agent's position q [2]: the arena spans ±1."""
+    return POSITION_SCALE * q[:2]
+
+
 def state_observation(q: jax.Array, qd: jax.Array) -> jax.Array:
     """Observation [4] of the agent's position q [2] and velocity qd [2]."""
     return jnp.concatenate([POSITION_SCALE * q[:2], VELOCITY_SCALE * qd[:2]])
@@ -470,7 +480,7 @@ class PointMaze(Task):
                                     size=image_size)
         self.visible = render.visible_geoms(self.system)
         self.colors = render.rgba_colors(self.system)
-        self.obs_shape = (4,) if obs == "state" else (image_size, image_size, 3)
+        self.obs_shape = (2,) if obs == "state" else (image_size, image_size, 3)
         self.action_size = 2
         self.action_low = -np.ones(2, np.float32)
         self.action_high = np.ones(2, np.float32)
@@ -504,13 +514,22 @@ class PointMaze(Task):
         return Episode(state=state, goal=Goal(obs=self.observe(goal_state), position=goal_xy,
                                               state=goal_state))
 
+    def exploration_start(self, key: jax.Array):
+        """Where reward-free data episodes start: at rest, uniformly over the regions (every
+        free cell of a grid maze, each room of two_rooms), so the data cover the maze rather
+        than only the cells episodes start from."""
+        region_key, xy_key = jax.random.split(key)
+        box = jnp.asarray(self._regions)[
+            jax.random.randint(region_key, (), 0, self._regions.shape[0])]
+        return self.init_state(jax.random.uniform(xy_key, (2,), minval=box[:2], maxval=box[2:]))
+
     def observe(self, state) -> jax.Array:
         if self.obs_kind == "pixels":
             from hjepa.tasks import render
 
             return render.render(self.system, state.x, self.camera, visible=self.visible,
                                  colors=self.colors)
-        return state_observation(state.q, state.qd)
+        return position_observation(state.q)
 
     def position(self, state) -> jax.Array:
         return state.q[:2]

@@ -1,0 +1,240 @@
+"""Hierarchical against flat planning with one learned two-level JEPA, at equal compute.
+
+    python -m benchmarks.hierarchy [--tasks umaze,maze_medium] [--work DIR] [--episodes 64]
+        [--json benchmarks/results/hierarchy_cpu.json]
+
+For each task: collect a reward-free dataset (reused when present in --work), train a
+two-level JEPA (`hjepa.hierarchy`, resumed when interrupted), then run closed-loop MPC on
+held-out start/goal pairs (seed 10000) with
+
+- `flat`: MPPI on level 1 alone (the hierarchy's own flat model), at two horizons;
+- `hierarchical`: MPPI on macro-actions at level 2, whose first predicted latent is the goal
+  of MPPI on primitive actions at level 1 (`planners.hierarchical_mpc`);
+
+every method with the same number of predictor calls per environment step (samples × horizon
+× iterations, summed over levels). Each row: success with a 95% Wilson interval, mean final
+distance, predictor calls and ms per environment step (amortised over the batch), training
+time, dataset size, hardware. Rows are written to the JSON as each finishes (a rerun replaces
+rows with the same key, keeps the others) and to a Markdown table beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+import flax.serialization
+import jax
+
+import planners
+from benchmarks.reacher_planners import wilson
+from hjepa import critic as critic_lib
+from hjepa import data as data_lib
+from hjepa import evaluate as evaluate_lib
+from hjepa import hierarchy
+from hjepa import train as train_lib
+from hjepa.demo import hardware
+from hjepa.model import ModelConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One planning method: MPPI per level, top first (one level: flat). With `critic`, the
+    learned steps to go (`hjepa.critic`) are every level's cost instead of the latent
+    distance."""
+
+    name: str
+    horizons: tuple[int, ...]
+    samples: tuple[int, ...]
+    iterations: tuple[int, ...]
+    noise_std: tuple[float, ...]
+    temperature: float = 0.03
+    terminal_weights: tuple[float, ...] = (4.0,)
+    critic: bool = False
+    critic_levels: tuple[int, ...] | None = None  # levels (1-based) the critic costs; all
+    snap_radius: float | None = None
+    noise_decay: tuple[float, ...] | None = None
+
+    @property
+    def calls_per_step(self) -> int:
+        return hierarchy.predictor_calls_per_step(self.horizons, self.samples, self.iterations)
+
+    def options(self) -> tuple[dict, ...]:
+        decays = self.noise_decay or (1.0,) * len(self.samples)
+        return tuple(dict(num_samples=s, iterations=i, noise_std=n, temperature=self.temperature,
+                          noise_decay=d)
+                     for s, i, n, d in zip(self.samples, self.iterations, self.noise_std, decays,
+                                           strict=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    task: str
+    collect: data_lib.CollectConfig
+    model: hierarchy.HierarchyConfig
+    train: train_lib.TrainConfig
+    methods: tuple[Method, ...]
+    critic: critic_lib.CriticConfig = critic_lib.CriticConfig()
+
+
+MAZE_BASE = dict(latent_size=16, encoder_hidden=(128, 128), predictor_hidden=(128, 128))
+MAZE_LEVEL = hierarchy.LevelConfig(chunk=8, macro_size=2, predictor_hidden=(128, 128),
+                                   chunk_hidden=(128, 128))
+# 8192 predictor calls per environment step for every method (+ 8 for the subgoal rollout);
+# the critic's calls (two embeddings per cost) come on top and are reported as ms per step.
+# Level 1 refines its noise (decay 0.5 per iteration) so that the executed action settles;
+# the top level explores widely (noise 1.0 in the macro box). Subgoals within latent distance
+# 1.0 of the goal (about 0.13 of the arena's side for these models) snap to the goal.
+MAZE_METHODS = (
+    Method("flat H16", (16,), (128,), (4,), (0.6,), noise_decay=(0.5,)),
+    Method("flat H32", (32,), (64,), (4,), (0.6,), noise_decay=(0.5,)),
+    Method("hierarchical", (8, 8), (128, 128), (4, 4), (1.0, 0.6), terminal_weights=(4.0, 4.0),
+           snap_radius=1.0, noise_decay=(1.0, 0.5)),
+    Method("flat H16 + critic", (16,), (128,), (4,), (0.6,), critic=True, noise_decay=(0.5,)),
+    Method("hierarchical + critic at level 2", (8, 8), (128, 128), (4, 4), (1.0, 0.6),
+           terminal_weights=(4.0, 4.0), critic=True, critic_levels=(2,), snap_radius=1.0,
+           noise_decay=(1.0, 0.5)),
+)
+
+
+def _spec(task: str, episodes: int, length: int) -> Spec:
+    collect = data_lib.CollectConfig(task=task, obs="state", num_episodes=episodes,
+                                     episode_length=length, episodes_per_shard=1000)
+    base = ModelConfig(obs_shape=(2,), action_size=2, **MAZE_BASE)
+    return Spec(task, collect, hierarchy.HierarchyConfig(base, (MAZE_LEVEL,)),
+                train_lib.TrainConfig(steps=3000, batch_size=128, window=32, log_every=250),
+                MAZE_METHODS)
+
+
+SPECS = {
+    "umaze": _spec("umaze", 2000, 200),
+    "maze_medium": _spec("maze_medium", 2000, 200),
+}
+
+
+def _write(rows: list[dict], path: str, meta: dict) -> None:
+    data_lib.atomic_write_json(path, {"meta": meta, "rows": rows})
+    lines = [
+        f"Hierarchical vs flat planning, learned two-level JEPA ({meta['hardware']}).",
+        "",
+        "| task | method | success | 95% CI | mean final dist | predictor calls / step "
+        "| ms / step | train s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['task']} | {r['method']} | {100 * r['success_rate']:.1f}% "
+            f"({r['successes']}/{r['episodes']}) | {100 * r['ci'][0]:.0f}–{100 * r['ci'][1]:.0f}% "
+            f"| {r['mean_final_distance']:.3f} | {r['predictor_calls_per_step']} "
+            f"| {r['ms_per_step_amortised']:.2f} | {r['train_seconds']:.0f} |")
+    data_lib.atomic_write_bytes(os.path.splitext(path)[0] + ".md",
+                                ("\n".join(lines) + "\n").encode())
+
+
+def _train(spec: Spec, work: str) -> tuple[object, float, int]:
+    data_dir = os.path.join(work, "data", spec.task)
+    run_dir = os.path.join(work, "runs", spec.task)
+    dataset = data_lib.collect_or_load(spec.collect, data_dir, progress=False)
+    state = train_lib.fit(spec.model, spec.train, dataset, run_dir, progress=False)
+    critic_params, critic_seconds = _critic(spec, run_dir, dataset, state.params)
+    return (state.params, critic_params, train_seconds(run_dir), critic_seconds,
+            dataset.num_episodes * dataset.episode_length)
+
+
+def _critic(spec: Spec, run_dir: str, dataset, model_params) -> tuple[object, float]:
+    """The critic trained on the run's latents; cached in the run directory with its config
+    and training time (retrained when the config differs)."""
+    path = os.path.join(run_dir, "critic.msgpack")
+    record_path = os.path.join(run_dir, "critic.json")
+    wanted = dataclasses.asdict(spec.critic)
+    like = critic_lib.init(spec.critic, jax.random.key(0), spec.model.latent_size)
+    if os.path.exists(path) and os.path.exists(record_path):
+        with open(record_path) as f:
+            record = json.load(f)
+        if record["config"] == json.loads(json.dumps(wanted)):
+            with open(path, "rb") as f:
+                return flax.serialization.from_bytes(like, f.read()), record["seconds"]
+    t0 = time.perf_counter()
+    params, history = critic_lib.fit(spec.critic, dataset, hierarchy.Encoder(spec.model),
+                                     model_params, latent_size=spec.model.latent_size)
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"critic": history[-1]}), flush=True)
+    data_lib.atomic_write_bytes(path, flax.serialization.to_bytes(params))
+    data_lib.atomic_write_json(record_path, {"config": wanted, "seconds": seconds,
+                                             "history": history})
+    return params, seconds
+
+
+def train_seconds(run_dir: str) -> float:
+    """Training wall time from the run's metrics (chunk steps / steps per second), so a
+    resumed or reused run reports the time its steps took."""
+    total, previous = 0.0, 0
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        for line in f:
+            record = json.loads(line)
+            total += (record["step"] - previous) / record["steps_per_second"]
+            previous = record["step"]
+    return total
+
+
+def evaluate_method(spec: Spec, method: Method, params, critic_params=None, *, episodes: int,
+                    seed: int = 10000) -> evaluate_lib.EvalResult:
+    """Closed-loop success of one method on `episodes` held-out pairs of `spec.task`: a
+    one-level method plans with the hierarchy's level 1 alone."""
+    task = spec.collect.make_task()
+    config = spec.model
+    if len(method.horizons) == 1:
+        config, params = hierarchy.flat_view(config, params)
+    critic = (spec.critic, critic_params) if method.critic else None
+    return hierarchy.evaluate(task, jax.random.key(seed), config, params,
+                              num_episodes=episodes, horizons=method.horizons,
+                              planner=planners.mppi, planner_options=method.options(),
+                              terminal_weights=method.terminal_weights, critic=critic,
+                              critic_levels=method.critic_levels,
+                              snap_radius=method.snap_radius)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", default="umaze,maze_medium")
+    parser.add_argument("--methods", default=None, help="comma-separated method names")
+    parser.add_argument("--work", default="/tmp/hjepa-hierarchy")
+    parser.add_argument("--episodes", type=int, default=64)
+    parser.add_argument("--json", default="benchmarks/results/hierarchy_cpu.json")
+    args = parser.parse_args(argv)
+    meta = {"hardware": hardware(), "jax": jax.__version__,
+            "command": "python -m benchmarks.hierarchy " + " ".join(argv or sys.argv[1:])}
+    rows = []
+    if os.path.exists(args.json):
+        with open(args.json) as f:
+            rows = json.load(f)["rows"]
+    for name in args.tasks.split(","):
+        spec = SPECS[name]
+        params, critic_params, seconds, critic_seconds, transitions = _train(spec, args.work)
+        for method in spec.methods:
+            if args.methods and method.name not in args.methods.split(","):
+                continue
+            result = evaluate_method(spec, method, params, critic_params, episodes=args.episodes)
+            successes = int(result.success.sum())
+            row = {"task": name, "method": method.name, **result.summary(),
+                   "successes": successes, "ci": wilson(successes, args.episodes),
+                   "predictor_calls_per_step": method.calls_per_step,
+                   "horizons": method.horizons, "samples": method.samples,
+                   "iterations": method.iterations, "critic": method.critic,
+                   "train_seconds": seconds + (critic_seconds if method.critic else 0.0),
+                   "train_steps": spec.train.steps, "dataset_transitions": transitions}
+            print(json.dumps({k: row[k] for k in ("task", "method", "success_rate",
+                                                  "mean_final_distance",
+                                                  "ms_per_step_amortised")}), flush=True)
+            rows = [r for r in rows if (r["task"], r["method"]) != (name, method.name)] + [row]
+            _write(rows, args.json, meta)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""A trainable cost: a learned temporal distance between latents (steps to go).
+
+The critic embeds a latent z [D] of the trained world model as φ(z) [E] and reads the cost to
+go from z to a goal latent g as d(z, g) = ||φ(z) − φ(g)||, in environment steps. It is trained
+from the same reward-free windows as the world model, with the encoder frozen:
+
+- every observed stretch of k steps bounds the distance: d(z_t, z_{t+k}) ≤ k (a hinge on the
+  excess, squared, for every k in the window);
+- pairs of latents drawn at random from the batch are pushed apart (their mean distance is
+  maximised, each capped at `max_steps`).
+
+Because d is a distance in an embedding space it obeys the triangle inequality, so the
+largest d the bounds allow between two latents is the fewest steps that join them through the
+data: the geodesic through a maze's free space, where the latent distance of the world model
+(the intrinsic cost) is a straight line through walls. Used as the cost (or terminal cost) of
+short-horizon plans, it says how far a state still is from the goal along the way there.
+
+    params = {"embed": MLP params}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from hjepa import data as data_lib
+from hjepa.modules import MLP
+
+PyTree = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class CriticConfig:
+    """The critic and how it trains. Hashable.
+
+    Attributes:
+      embedding_size: E.
+      hidden: hidden layer sizes of φ.
+      max_steps: random pairs are pushed apart up to this many steps (beyond: no gradient).
+      bound_weight: weight of the hinge on the observed-stretch bounds.
+      steps, batch_size, window, learning_rate, seed: training (windows of `window` steps).
+    """
+
+    embedding_size: int = 16
+    hidden: tuple[int, ...] = (256, 256)
+    max_steps: float = 100.0
+    bound_weight: float = 1.0
+    steps: int = 2000
+    batch_size: int = 256
+    window: int = 16
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+    def validate(self, latent_size: int | None = None) -> None:
+        for name in ("embedding_size", "steps", "batch_size", "window"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        for name in ("max_steps", "bound_weight", "learning_rate"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{name}: expected a positive number, got {value!r}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size: expected at least 2 (random pairs need two), got "
+                             f"{self.batch_size}")
+
+
+def _embed(config: CriticConfig) -> MLP:
+    return MLP(config.hidden, config.embedding_size)
+
+
+def init(config: CriticConfig, key: jax.Array, latent_size: int) -> PyTree:
+    """Initial critic params for latents [D = latent_size]."""
+    config.validate()
+    return {"embed": _embed(config).init(key, jnp.zeros(latent_size))}
+
+
+def distance(config: CriticConfig, params: PyTree, latent: jax.Array,
+             goal: jax.Array) -> jax.Array:
+    """Steps to go [...] from latents [..., D] to goal latents [..., D]."""
+    embed = _embed(config)
+    difference = embed.apply(params["embed"], latent) - embed.apply(params["embed"], goal)
+    return jnp.sqrt(jnp.sum(difference**2, axis=-1) + 1e-6)
+
+
+def loss(params: PyTree, config: CriticConfig, latents: jax.Array,
+         key: jax.Array) -> tuple[jax.Array, dict]:
+    """The critic's loss on latent windows [B, W+1, D] (constants: the encoder is frozen).
+
+    Returns (loss [], metrics): `bound_excess` (mean squared excess of d(z_t, z_{t+k}) over k,
+    0 when every bound holds) and `random_pair_steps` (mean capped distance of random pairs).
+    """
+    batch, length, _ = latents.shape
+    embeddings = _embed(config).apply(params["embed"], latents)  # [B, W+1, E]
+    # every stretch of k = 1..W steps from the window's first latent bounds the distance
+    gaps = jnp.sqrt(jnp.sum((embeddings[:, 1:] - embeddings[:, :1]) ** 2, -1) + 1e-6)  # [B, W]
+    steps = jnp.arange(1, length, dtype=gaps.dtype)
+    excess = jnp.mean(jax.nn.relu(gaps - steps) ** 2)
+    # random pairs: each window's first latent against another window's random latent
+    other = jax.random.permutation(key, batch)
+    index = jax.random.randint(jax.random.fold_in(key, 1), (batch,), 0, length)
+    partner = embeddings[other, index]  # [B, E]
+    pair = jnp.sqrt(jnp.sum((embeddings[:, 0] - partner) ** 2, -1) + 1e-6)
+    spread = jnp.mean(jnp.minimum(pair, config.max_steps))
+    total = config.bound_weight * excess - spread / config.max_steps
+    return total, {"loss": total, "bound_excess": excess, "random_pair_steps": spread}
+
+
+class CriticState(NamedTuple):
+    step: jax.Array
+    params: PyTree
+    opt_state: PyTree
+
+
+def _optimizer(config: CriticConfig) -> optax.GradientTransformation:
+    return optax.adam(optax.cosine_decay_schedule(config.learning_rate, config.steps, 0.1))
+
+
+@functools.partial(jax.jit, static_argnames=("config", "encode", "num_steps"))
+def _train_chunk(state: CriticState, all_obs, all_actions, model_params, *,
+                 config: CriticConfig, encode, num_steps: int):
+    data_key = jax.random.key(config.seed + 2)
+
+    def body(state, _):
+        key = jax.random.fold_in(data_key, state.step)
+        obs, _ = data_lib.sample_windows(all_obs, all_actions, key, batch_size=config.batch_size,
+                                         window=config.window)
+        latents = jax.lax.stop_gradient(encode(model_params, obs))  # [B, W+1, D]
+        grads, metrics = jax.grad(loss, has_aux=True)(state.params, config, latents,
+                                                      jax.random.fold_in(key, 7))
+        updates, opt_state = _optimizer(config).update(grads, state.opt_state, state.params)
+        return CriticState(state.step + 1, optax.apply_updates(state.params, updates),
+                           opt_state), metrics
+
+    state, metrics = jax.lax.scan(body, state, None, length=num_steps)
+    return state, jax.tree.map(jnp.mean, metrics)
+
+
+def fit(config: CriticConfig, dataset: data_lib.Dataset, encode, model_params: PyTree, *,
+        latent_size: int, log_every: int = 500) -> tuple[PyTree, list[dict]]:
+    """Trains the critic on a state dataset's windows, encoded by a frozen world model.
+
+    Args:
+      config: the critic's config.
+      dataset: reward-free episodes (held in memory).
+      encode: `(model_params, obs [..., *obs_shape]) -> latents [..., D]`, static (hashable),
+        e.g. `hjepa.hierarchy.Encoder(hierarchy_config)`.
+      model_params: the trained world model's params (not changed).
+      latent_size: D.
+      log_every: steps per jitted chunk and per metrics record.
+
+    Returns:
+      (critic params, metrics records [{"step", "loss", "bound_excess", ...}]).
+    """
+    if config.window > dataset.episode_length:
+        raise ValueError(f"window: expected at most the dataset's episode length "
+                         f"{dataset.episode_length}, got {config.window}")
+    all_obs, all_actions = dataset.arrays()
+    return fit_arrays(config, all_obs, all_actions, encode, model_params,
+                      latent_size=latent_size, log_every=log_every)
+
+
+def fit_arrays(config: CriticConfig, all_obs, all_actions, encode, model_params: PyTree, *,
+               latent_size: int, log_every: int = 500) -> tuple[PyTree, list[dict]]:
+    """`fit` on in-memory episodes obs [N, T+1, *obs_shape], actions [N, T, A]."""
+    config.validate()
+    if config.window > all_actions.shape[1]:
+        raise ValueError(f"window: expected at most the episode length {all_actions.shape[1]}, "
+                         f"got {config.window}")
+    all_obs, all_actions = jnp.asarray(all_obs), jnp.asarray(all_actions)
+    params = init(config, jax.random.key(config.seed), latent_size)
+    state = CriticState(jnp.zeros((), jnp.int32), params, _optimizer(config).init(params))
+    history = []
+    while int(state.step) < config.steps:
+        chunk = min(log_every, config.steps - int(state.step))
+        state, metrics = _train_chunk(state, all_obs, all_actions, model_params, config=config,
+                                      encode=encode, num_steps=chunk)
+        history.append({"step": int(state.step), **{k: float(v) for k, v in metrics.items()}})
+    return state.params, history
