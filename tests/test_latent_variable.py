@@ -139,14 +139,13 @@ def test_jit_and_no_jit_agree():
     obs, goal = jax.random.normal(jax.random.key(2), (2, 5))
     u = lv.draw_samples(TINY_LV, jax.random.key(5), num_samples=4, horizon=5)
     actions = jax.random.uniform(jax.random.key(3), (5, 2), minval=-1, maxval=1)
-    for quantile in (None, 0.75):
-        problem = lv.problem(TINY_LV, params, obs, goal, -jnp.ones(2), jnp.ones(2), u,
-                             quantile=quantile)
-        with jax.disable_jit():
-            eager = planners.total_cost(problem, actions)
-        jitted = jax.jit(planners.total_cost)(problem, actions)
-        np.testing.assert_allclose(eager, jitted, rtol=1e-5)
-        assert np.isfinite(jitted)
+    problem = lv.problem(TINY_LV, params, obs, goal, -jnp.ones(2), jnp.ones(2), u,
+                         quantile=0.75)
+    with jax.disable_jit():
+        eager = planners.total_cost(problem, actions)
+    jitted = jax.jit(planners.total_cost)(problem, actions)
+    np.testing.assert_allclose(eager, jitted, rtol=1e-5)
+    assert np.isfinite(jitted)
     windows = jax.random.normal(jax.random.key(6), (4, 3, 5)), actions[None, :2].repeat(4, 0)
     key, loss = jax.random.key(7), TrainConfig().loss
     eager, _ = lv.loss_fn(params, TINY_LV, loss, *windows, key)
@@ -220,9 +219,13 @@ def test_bad_inputs_raise_clear_errors():
         lv.problem(TINY_LV, params, jnp.zeros(4), obs, low, high, u)
     with pytest.raises(ValueError, match=r"latent_variable_size: expected a positive integer"):
         lv.init(dataclasses.replace(TINY_LV, latent_variable_size=0), jax.random.key(0))
+    windy_task = tasks.make("windy_cliff")
+    with pytest.raises(ValueError, match=r"config: the model takes observations of shape "
+                                         r"\(5,\), the task 'windy_cliff' gives \(3,\)"):
+        lv.evaluate(windy_task, jax.random.key(0), TINY_LV, params, num_episodes=2)
+    fits = dataclasses.replace(TINY_LV, model=dataclasses.replace(TINY, obs_shape=(3,)))
     with pytest.raises(ValueError, match=r"num_samples: expected a positive integer, got 0"):
-        lv.evaluate(tasks.make("windy_cliff"), jax.random.key(0), TINY_LV, params,
-                    num_episodes=2, num_samples=0)
+        lv.evaluate(windy_task, jax.random.key(0), fits, params, num_episodes=2, num_samples=0)
 
 
 # ----------------------------------------------------------------------------- windy_cliff
@@ -232,20 +235,26 @@ N_STRIP = 3000  # points in the gusty strip, and as many elsewhere (outside the 
 
 
 @jax.jit
-def _two_steps(xy, keys):
+def _windy_probe(xy, keys, reset_keys):
     """From rest at xy [N, 2] with gust keys [N]: a step with zero action, then a step with
-    action (1, 1). Returns (q after 1 [N, 2], fallen flag after 1 [N], q and qd after 2)."""
+    action (1, 1): (q after 1 [N, 2], observation after 1 [N, 3], q and qd after 2 [N, 2]).
+    And episodes drawn with reset_keys [M]: (start [M, 2], goal [M, 2], success at the goal
+    [M], success at the start [M], goal observation [M, 3])."""
     task = tasks.make("windy_cliff")
     first = jax.vmap(lambda p, k: task.step(task.init_state(p, k), jnp.zeros(2)))(xy, keys)
     second = jax.vmap(lambda s: task.step(s, jnp.ones(2)))(first)
-    flags = jax.vmap(task.observe)(first)[:, 4]
-    return first.physics.q[:, :2], flags, second.physics.q[:, :2], second.physics.qd[:, :2]
+    steps = (first.physics.q[:, :2], jax.vmap(task.observe)(first), second.physics.q[:, :2],
+             second.physics.qd[:, :2])
+    episodes = jax.vmap(task.reset)(reset_keys)
+    at_goal = jax.vmap(lambda g, k: windy.WindyState(g.state, k))(episodes.goal, reset_keys)
+    success = jax.vmap(task.success)(at_goal, episodes.goal)
+    stay = jax.vmap(task.success)(episodes.state, episodes.goal)
+    return steps, (episodes.state.physics.q[:, :2], episodes.goal.position, success, stay,
+                   episodes.goal.obs)
 
 
-def test_windy_cliff_gusts_only_in_the_strip_with_the_designed_probability():
-    # Zero action from rest, each point with its own key: only strip points are pushed, at
-    # rate 0.1 (binomial sd 0.0055 over 3000), every gust lands in the pit, the pit keeps
-    # what falls in whatever the action, and the same key gives the same gusts.
+@pytest.fixture(scope="module")
+def windy_probe():
     rng = np.random.default_rng(0)
     n = N_STRIP
     x0, y0, x1, y1 = windy.WIND
@@ -256,36 +265,36 @@ def test_windy_cliff_gusts_only_in_the_strip_with_the_designed_probability():
     keys = jax.random.split(jax.random.key(0), 2 * n)
     xy = np.concatenate([strip, others[keep][:n], strip[:16]]).astype(np.float32)
     keys = jnp.concatenate([keys, keys[:16]])  # the last 16 repeat the first 16
-    q1, flags, q2, qd2 = (np.asarray(x) for x in _two_steps(jnp.asarray(xy), keys))
+    steps, episodes = _windy_probe(jnp.asarray(xy), keys, jax.random.split(jax.random.key(1), 64))
+    return xy, [np.asarray(x) for x in steps], [np.asarray(x) for x in episodes]
+
+
+def test_windy_cliff_gusts_only_in_the_strip_with_the_designed_probability(windy_probe):
+    # Zero action from rest, each point with its own key: only strip points are pushed, at
+    # rate 0.2 (binomial sd 0.0073 over 3000), every gust lands in the pit, the pit keeps
+    # what falls in whatever the action, and the same key gives the same gusts.
+    xy, (q1, obs, q2, qd2), _ = windy_probe
+    n = N_STRIP
     moved = q1 - xy
     pushed = moved[:, 1] < -0.1
     assert not pushed[n:2 * n].any()
     rate = pushed[:n].mean()
-    assert abs(rate - windy.PUSH_PROBABILITY) < 4 * np.sqrt(0.09 / n), rate
+    p = windy.PUSH_PROBABILITY
+    assert abs(rate - p) < 4 * np.sqrt(p * (1 - p) / n), rate
     np.testing.assert_allclose(moved[~pushed], 0.0, atol=1e-4)  # at rest, zero action
     landed = np.clip(xy[pushed] + np.asarray(windy.PUSH), -windy.LIMIT, windy.LIMIT)
     np.testing.assert_allclose(q1[pushed], landed, atol=1e-4)  # the gust, within the border
-    assert np.all(flags[pushed] == 1.0) and np.all(flags[~pushed] == 0.0)
+    assert np.all(obs[pushed, 2] == 1.0) and np.all(obs[~pushed, 2] == 0.0)  # fallen flag
+    np.testing.assert_allclose(obs[pushed, 1], -(0.5 + windy.FALL_DEPTH) / 0.5)  # cliff foot
+    np.testing.assert_allclose(obs[~pushed, :2], q1[~pushed] / 0.5, rtol=1e-6)
     np.testing.assert_allclose(q2[pushed], q1[pushed])  # fallen: stays, at rest
     np.testing.assert_allclose(qd2[pushed], 0.0)
     assert np.all(np.abs(q2[~pushed] - q1[~pushed]).max(axis=1) > 0.01)  # others move
     np.testing.assert_array_equal(q1[-16:], q1[:16])
 
 
-@jax.jit
-def _episodes(keys):
-    task = tasks.make("windy_cliff")
-    episodes = jax.vmap(task.reset)(keys)
-    at_goal = jax.vmap(lambda g, k: windy.WindyState(g.state, k))(episodes.goal, keys)
-    success = jax.vmap(task.success)(at_goal, episodes.goal)
-    stay = jax.vmap(task.success)(episodes.state, episodes.goal)
-    return episodes.state.physics.q[:, :2], episodes.goal.position, success, stay, \
-        episodes.goal.obs
-
-
-def test_windy_cliff_episodes_and_success():
-    start, goal, success, stay, goal_obs = (np.asarray(x) for x in
-                                            _episodes(jax.random.split(jax.random.key(0), 64)))
+def test_windy_cliff_episodes_and_success(windy_probe):
+    start, goal, success, stay, goal_obs = windy_probe[2]
     assert np.all(np.sign(start[:, 0]) == -np.sign(goal[:, 0]))  # on either side of the strip
     for xy in (start, goal):
         assert np.all((np.abs(xy[:, 0]) >= 0.34) & (np.abs(xy[:, 0]) <= 0.42))
@@ -293,6 +302,6 @@ def test_windy_cliff_episodes_and_success():
     assert 10 < np.sum(start[:, 0] < 0) < 54  # a fair coin picks the side
     assert success.all() and not stay.any()
     np.testing.assert_allclose(goal_obs[:, :2], goal / 0.5, rtol=1e-5)
-    assert np.all(goal_obs[:, 2:] == 0.0)  # at rest, not fallen
+    assert np.all(goal_obs[:, 2] == 0.0)  # not fallen
     with pytest.raises(ValueError, match="state observations only"):
         tasks.make("windy_cliff", "pixels")

@@ -17,7 +17,7 @@ without interior walls, and adds two regions, both boxes of the agent's centre:
 
 - WIND = [-0.25, 0.25] × [-0.35, -0.1]: at every control step that *starts* with the agent's
   centre in it, a gust displaces the agent by `PUSH` = (0, -0.25) with probability
-  `PUSH_PROBABILITY` = 0.1, after the physics step. From anywhere in the strip a gust lands the
+  `PUSH_PROBABILITY` = 0.2, after the physics step. From anywhere in the strip a gust lands the
   agent in the pit. Elsewhere nothing pushes.
 - PIT = [-0.25, 0.25] × [-0.5, -0.35]: a cliff. An agent whose centre ends a control step in
   it has fallen: it stays where it landed, at rest, for ever (whatever the actions).
@@ -25,13 +25,22 @@ without interior walls, and adds two regions, both boxes of the agent's centre:
 Episodes: start and goal are drawn on either side of the strip (which side holds the start: a
 fair coin), each uniform in [0.34, 0.42] × [-0.3, -0.2] (x mirrored for the left side). The
 straight line from start to goal crosses the strip (0.5 long: 11 control steps at full speed,
-so it survives with probability 0.9^11 ≈ 0.31 at full speed, less slower); the safe route
+so it survives with probability 0.8^11 ≈ 0.09 at full speed, less slower); the safe route
 rises above y = -0.1, crosses, and comes down (about 0.25 longer: 5 more steps at full speed).
 Episodes last `EPISODE_LENGTH` = 60 control steps (about 3 times the safe route). Success: the
 agent ends within `SUCCESS_RADIUS` = 0.05 of the goal (a fallen agent is at least 0.09 away).
 
-State observation [5]: point_maze's [4] (x / 0.5, y / 0.5, ẋ / 0.45, ẏ / 0.45) and whether the
-agent has fallen (1.0 or 0.0). State observations only (the regions are not drawn).
+State observation [3]: x / 0.5, y / 0.5 (as point_maze's) and whether the agent has fallen
+(1.0 or 0.0). No velocity: the point's velocity follows the action within one control step
+(point_maze's time constant is a fifth of a step), so the position is almost the whole state.
+(With velocities and a 16-dim latent, the learned latent distance to a goal had ridges across
+the arena; with this observation and a 3-dim latent it fell steadily toward the goal.)
+A fallen agent lies at the foot of the cliff, `FALL_DEPTH` = 0.25 below the arena's bottom
+edge: its observed y is -(0.5 + FALL_DEPTH) / 0.5 = -1.5 (the physics keeps it where it
+landed in the pit). With the flag alone a learned encoder mapped some fallen states near the
+goal's latent; with a depth of 1 the fallen states (a fifth of the exploration data) stretched
+the normaliser's y scale so far that the learned latent distance hardly saw y. 0.25 is the
+one value tried between them. State observations only (the regions are not drawn).
 
 Randomness: the env state (`WindyState`) carries a `jax.random` key, split at every control
 step, so `planners.mpc` episodes are pure functions of the start state: the same start (key
@@ -64,10 +73,11 @@ Box = tuple[float, float, float, float]  # (x0, y0, x1, y1)
 WIND: Box = (-0.25, -0.35, 0.25, -0.1)
 PIT: Box = (-0.25, -0.5, 0.25, -0.35)
 PUSH = (0.0, -0.25)
-PUSH_PROBABILITY = 0.1
+PUSH_PROBABILITY = 0.2
 START_REGION: Box = (0.34, -0.3, 0.42, -0.2)  # the right side; mirrored in x for the left
 EPISODE_LENGTH = 60
 FALL_COST = 2.0
+FALL_DEPTH = 0.25  # how far below the arena a fallen agent is observed
 LIMIT = pm.HALF_SIDE - pm.AGENT_RADIUS  # the slide joints' range: the centre's reach
 ARENA = pm.Arena("windy_cliff", ())
 EXPLORE_MARGIN = 0.02  # exploration starts keep this far inside the joint limits
@@ -160,13 +170,15 @@ def _oracle_cost(goal_xy, physics, velocity_weight):
 
 
 def observation(physics) -> jax.Array:
-    """State observation [5]: point_maze's [4] and the fallen flag (1.0 or 0.0)."""
-    return jnp.concatenate([pm.state_observation(physics.q, physics.qd),
-                            fallen(physics)[None].astype(jnp.float32)])
+    """State observation [3]: the position x / 0.5, y / 0.5 (a fallen agent's y is the foot of
+    the cliff, -(0.5 + FALL_DEPTH)) and the fallen flag (1.0 or 0.0)."""
+    down = fallen(physics)
+    xy = jnp.stack([physics.q[0], jnp.where(down, -(pm.HALF_SIDE + FALL_DEPTH), physics.q[1])])
+    return jnp.concatenate([pm.POSITION_SCALE * xy, down[None].astype(jnp.float32)])
 
 
 class WindyCliff(Task):
-    """The windy cliff (see the module docstring). State observations [5] only.
+    """The windy cliff (see the module docstring). State observations [3] only.
 
     Args:
       explore: starts uniform over the arena outside the pit (data collection) instead of
@@ -178,7 +190,7 @@ class WindyCliff(Task):
             raise ValueError(f"obs: windy_cliff has state observations only, got {obs!r}")
         self.name = "windy_cliff"
         self.obs_kind = "state"
-        self.obs_shape = (5,)
+        self.obs_shape = (3,)
         self.action_size = 2
         self.action_low = -np.ones(2, np.float32)
         self.action_high = np.ones(2, np.float32)
