@@ -29,6 +29,8 @@ EXAMPLES = {
           hjepa train --data data/reacher --run-dir runs/reacher
           hjepa train --data data/reacher --run-dir runs/reacher --steps 10000 --latent 64
           hjepa train --data data/two_rooms_px --run-dir runs/two_rooms_px --encoder conv
+          hjepa train --data data/umaze --run-dir runs/umaze_h2 --levels 2 --chunk 8 \
+              --macro-size 2 --window 32                      # a two-level hierarchy
           hjepa train --data data/reacher --run-dir runs/reacher --mesh data=4,model=2
           hjepa train --data data/reacher --run-dir runs/reacher \
               --coordinator 10.0.0.1:1234 --num-processes 2 --process-id 0   # on each host
@@ -40,6 +42,8 @@ EXAMPLES = {
           hjepa plan --run-dir runs/reacher --episodes 64
           hjepa plan --task reacher --oracle --episodes 8 --samples 64 --horizon 12
           hjepa plan --run-dir runs/reacher --episodes 256 --mesh data=8
+          hjepa plan --run-dir runs/umaze_h2 --horizon 8 --high-horizon 8 --snap-radius 1
+          hjepa plan --run-dir runs/umaze_h2 --flat     # level 1 alone
         """,
     "bench": """
         examples:
@@ -110,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=int, default=256, help="hidden width of the MLPs")
     p.add_argument("--encoder", choices=("mlp", "conv", "vit"), default=None,
                    help="observation encoder (default: mlp for state, conv for pixels)")
+    p.add_argument("--levels", type=int, default=1,
+                   help="levels of the world model: 1 is flat, 2+ a hierarchy (hjepa.hierarchy)")
+    p.add_argument("--chunk", type=int, default=8,
+                   help="steps of the level below per macro-action of each upper level")
+    p.add_argument("--macro-size", type=int, default=4, help="size of each macro-action")
     p.add_argument("--checkpoint-every", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true",
@@ -130,6 +139,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-std", type=float, default=0.3)
     p.add_argument("--noise-decay", type=float, default=0.6)
     p.add_argument("--seed", type=int, default=10_000, help="seed of the start/goal pairs")
+    p.add_argument("--flat", action="store_true",
+                   help="with a hierarchical run: plan with its level 1 alone")
+    p.add_argument("--high-horizon", type=int, default=8,
+                   help="hierarchical runs: macro-actions per plan of each upper level")
+    p.add_argument("--high-noise-std", type=float, default=1.0,
+                   help="hierarchical runs: MPPI noise of the upper levels (macro box [-1, 1])")
+    p.add_argument("--snap-radius", type=float, default=None,
+                   help="hierarchical runs: subgoals within this latent distance of the goal "
+                        "become the goal")
     _add_parallel_flags(p)
 
     p = add("bench", "Run the benchmark suite: tasks x models x planners -> JSON, Markdown, PNG.")
@@ -283,6 +301,12 @@ def _train(args) -> int:
     model_config = ModelConfig(obs_shape=tuple(task.obs_shape), action_size=task.action_size,
                                latent_size=args.latent, encoder_hidden=encoder_hidden,
                                predictor_hidden=(args.hidden, args.hidden), encoder=encoder)
+    if args.levels != 1:
+        from hjepa import hierarchy
+
+        model_config = hierarchy.make_config(model_config, num_levels=args.levels,
+                                             chunk=args.chunk, macro_size=args.macro_size,
+                                             base_window=min(8, args.window))
     config = train.TrainConfig(steps=args.steps, batch_size=args.batch_size, window=args.window,
                                learning_rate=args.learning_rate,
                                checkpoint_every=args.checkpoint_every, seed=args.seed,
@@ -339,10 +363,28 @@ def _plan(args) -> int:
         obs_kind = trained_on.get("obs_kind", "state")
         size = model_config.obs_shape[0] if obs_kind == "pixels" else None
         task = make(task_name, obs_kind, image_size=size)
-        result = evaluate.evaluate(task, jax.random.key(args.seed), num_episodes=args.episodes,
-                                   model_config=model_config, params=params,
-                                   planner_options=options, horizon=args.horizon, mesh=mesh)
         model = "learned"
+        from hjepa import hierarchy
+
+        if isinstance(model_config, hierarchy.HierarchyConfig):
+            if args.flat:
+                model, (model_config, params) = "learned, level 1", (
+                    model_config.base, params["base"])
+            else:
+                model = f"learned, {model_config.num_levels} levels"
+        if isinstance(model_config, hierarchy.HierarchyConfig):
+            upper = dict(options, noise_std=args.high_noise_std, noise_decay=1.0)
+            levels = model_config.num_levels
+            result = hierarchy.evaluate(
+                task, jax.random.key(args.seed), model_config, params,
+                num_episodes=args.episodes, horizons=(args.high_horizon,) * (levels - 1)
+                + (args.horizon,), planner_options=(upper,) * (levels - 1) + (options,),
+                snap_radius=args.snap_radius, mesh=mesh)
+        else:
+            result = evaluate.evaluate(task, jax.random.key(args.seed),
+                                       num_episodes=args.episodes, model_config=model_config,
+                                       params=params, planner_options=options,
+                                       horizon=args.horizon, mesh=mesh)
     if not _is_main():
         return 0
     summary = {"task": task.name, "model": model, **result.summary(), "planner": "mppi",

@@ -223,3 +223,29 @@ def test_bench_unknown_planner_exits_2(capsys, tmp_path):
                             str(tmp_path)], capsys)
     assert code == 2
     assert "astar" in err and "mppi" in err
+
+
+def test_train_and_plan_a_two_level_hierarchy(capsys, tmp_path, tiny_dataset):
+    run_dir = str(tmp_path / "h2")
+    code, out, err = run_cli(["train", "--data", tiny_dataset.path, "--run-dir", run_dir,
+                              "--levels", "2", "--chunk", "2", "--macro-size", "2",
+                              "--window", "4", "--steps", "4", "--batch-size", "8",
+                              "--latent", "8", "--hidden", "16", "--checkpoint-every", "4",
+                              "--json"], capsys)
+    assert code == 0, err
+    assert "level2_prediction" in json.loads(out)["final_metrics"]
+    code, out, err = run_cli(["plan", "--run-dir", run_dir, "--episodes", "2", "--samples", "4",
+                              "--iterations", "1", "--horizon", "2", "--high-horizon", "2",
+                              "--snap-radius", "0.5", "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["model"] == "learned, 2 levels" and summary["episodes"] == 2
+    assert 0.0 <= summary["success_rate"] <= 1.0
+
+
+def test_train_with_zero_levels_exits_2(capsys, tmp_path, tiny_dataset):
+    code, _, err = run_cli(["train", "--data", tiny_dataset.path, "--run-dir",
+                            str(tmp_path / "h0"), "--levels", "0"], capsys)
+    assert code == 2
+    assert "num_levels: expected a positive integer" in err
+    assert not (tmp_path / "h0").exists()
