@@ -174,7 +174,7 @@ def test_inferred_u_carries_the_push_and_nothing_where_there_is_none():
                         predictor_hidden=(32, 32))
     config = lv.LatentVariableConfig(model, latent_variable_size=1, inference_hidden=(32,),
                                      kl_weight=0.2)
-    train = TrainConfig(steps=1500, batch_size=64, window=2, learning_rate=3e-3, log_every=500)
+    train = TrainConfig(steps=800, batch_size=64, window=2, learning_rate=3e-3, log_every=400)
     params, history = lv.fit(config, train, obs, actions)
     z = lv.encode(config, params, obs)  # [N, T+1, D]
     mean, log_std = lv.infer(config, params, z[:, :-1], z[:, 1:])  # [N, T, 1]
@@ -241,10 +241,16 @@ def _windy_probe(xy, keys, reset_keys):
     And episodes drawn with reset_keys [M]: (start [M, 2], goal [M, 2], success at the goal
     [M], success at the start [M], goal observation [M, 3])."""
     task = tasks.make("windy_cliff")
-    first = jax.vmap(lambda p, k: task.step(task.init_state(p, k), jnp.zeros(2)))(xy, keys)
-    second = jax.vmap(lambda s: task.step(s, jnp.ones(2)))(first)
-    steps = (first.physics.q[:, :2], jax.vmap(task.observe)(first), second.physics.q[:, :2],
-             second.physics.qd[:, :2])
+
+    def step(state, action):  # one compiled step for both
+        state = task.step(state, action)
+        return state, (state.physics.q[:2], task.observe(state), state.physics.qd[:2])
+
+    def two_steps(p, k):
+        return jax.lax.scan(step, task.init_state(p, k), jnp.array([[0.0, 0.0], [1.0, 1.0]]))[1]
+
+    q, obs, qd = jax.vmap(two_steps)(xy, keys)  # [N, 2, ...]
+    steps = (q[:, 0], obs[:, 0], q[:, 1], qd[:, 1])
     episodes = jax.vmap(task.reset)(reset_keys)
     at_goal = jax.vmap(lambda g, k: windy.WindyState(g.state, k))(episodes.goal, reset_keys)
     success = jax.vmap(task.success)(at_goal, episodes.goal)
