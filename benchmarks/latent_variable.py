@@ -125,9 +125,10 @@ def diagnostics(config, params, obs, actions, key) -> dict:
 
 def route_stats(positions: np.ndarray) -> dict:
     """How many episodes entered the gusty strip and how many fell, from positions [N, T, 2]."""
-    entered = np.asarray(windy.in_box(positions, windy.WIND)).any(axis=1)
+    in_strip = np.asarray(windy.in_box(positions, windy.WIND))  # [N, T]
     fell = np.asarray(windy.in_box(positions[:, -1], windy.PIT))
-    return {"entered_strip": int(entered.sum()), "fell": int(fell.sum())}
+    return {"entered_strip": int(in_strip.any(axis=1).sum()), "fell": int(fell.sum()),
+            "mean_steps_in_strip": float(in_strip.sum(axis=1).mean())}
 
 
 def main(argv=None) -> int:
@@ -178,8 +179,9 @@ def main(argv=None) -> int:
         row = {"planner": name, "success": successes / args.episodes,
                "wilson95": [low, high], "successes": successes, "episodes": args.episodes,
                "mppi_samples": planner_options["num_samples"],
-               "predictor_calls_per_step": samples * planner_options["num_samples"]
-               * (args.iterations + 1) * args.horizon,
+               # MPPI scores N sequences per iteration and its final mean: N * I + 1
+               "predictor_calls_per_step": samples * (planner_options["num_samples"]
+                                                      * args.iterations + 1) * args.horizon,
                **route_stats(positions), **result.summary()}
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -208,13 +210,14 @@ def markdown(out: dict) -> str:
         f"{windy.PUSH_PROBABILITY}; a gust drops the agent into the pit.",
         "",
         "| scoring of a sequence | success | 95% Wilson | fell | entered strip | "
-        "predictor calls / step | ms / step (amortised) |",
-        "|---|---|---|---|---|---|---|",
+        "steps in strip (mean) | predictor calls / step | ms / step (amortised) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in out["rows"]:
         lo, hi = r["wilson95"]
         lines.append(f"| {r['planner']} | {r['success']:.1%} ({r['successes']}/{r['episodes']}) "
                      f"| [{lo:.1%}, {hi:.1%}] | {r['fell']} | {r['entered_strip']} | "
+                     f"{r['mean_steps_in_strip']:.1f} | "
                      f"{r['predictor_calls_per_step']} | {r['ms_per_step_amortised']:.1f} |")
     d = out["model_diagnostics"]
     lines += [
