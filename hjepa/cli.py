@@ -44,6 +44,7 @@ EXAMPLES = {
           hjepa plan --run-dir runs/reacher --episodes 256 --mesh data=8
           hjepa plan --run-dir runs/umaze_h2 --horizon 8 --high-horizon 8 --snap-radius 1
           hjepa plan --run-dir runs/umaze_h2 --flat     # level 1 alone
+          hjepa plan --pretrained umaze_h2 --episodes 16  # a run shipped with hjepa
         """,
     "bench": """
         examples:
@@ -129,21 +130,24 @@ def _parser() -> argparse.ArgumentParser:
     p = add("plan", "Plan closed-loop episodes to held-out goals with MPPI "
                     "(learned model or oracle).")
     p.add_argument("--run-dir", help="trained run directory (learned model)")
+    p.add_argument("--pretrained", default=None, metavar="NAME",
+                   help="plan with a run shipped with hjepa (hjepa.pretrained), e.g. umaze_h2, "
+                        "with the planner settings it was measured with")
     p.add_argument("--task", default=None, help="task name (required with --oracle)")
     p.add_argument("--oracle", action="store_true", help="plan through the true physics")
     p.add_argument("--episodes", type=int, default=64)
-    p.add_argument("--samples", type=int, default=256)
-    p.add_argument("--horizon", type=int, default=16)
-    p.add_argument("--iterations", type=int, default=4)
-    p.add_argument("--temperature", type=float, default=0.03)
-    p.add_argument("--noise-std", type=float, default=0.3)
-    p.add_argument("--noise-decay", type=float, default=0.6)
+    p.add_argument("--samples", type=int, default=None)
+    p.add_argument("--horizon", type=int, default=None)
+    p.add_argument("--iterations", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--noise-std", type=float, default=None)
+    p.add_argument("--noise-decay", type=float, default=None)
     p.add_argument("--seed", type=int, default=10_000, help="seed of the start/goal pairs")
     p.add_argument("--flat", action="store_true",
                    help="with a hierarchical run: plan with its level 1 alone")
-    p.add_argument("--high-horizon", type=int, default=8,
+    p.add_argument("--high-horizon", type=int, default=None,
                    help="hierarchical runs: macro-actions per plan of each upper level")
-    p.add_argument("--high-noise-std", type=float, default=1.0,
+    p.add_argument("--high-noise-std", type=float, default=None,
                    help="hierarchical runs: MPPI noise of the upper levels (macro box [-1, 1])")
     p.add_argument("--snap-radius", type=float, default=None,
                    help="hierarchical runs: subgoals within this latent distance of the goal "
@@ -330,12 +334,33 @@ def _train(args) -> int:
     return 0
 
 
+PLAN_DEFAULTS = {"samples": 256, "horizon": 16, "iterations": 4, "temperature": 0.03,
+                 "noise_std": 0.3, "noise_decay": 0.6, "high_horizon": 8, "high_noise_std": 1.0,
+                 "snap_radius": None}
+
+
+def _plan_settings(args) -> None:
+    """Fills the planner flags not given: a pretrained run's measured settings, else defaults."""
+    measured = {}
+    if args.pretrained is not None:
+        from hjepa import pretrained
+
+        if args.run_dir is not None:
+            raise ValueError("--pretrained: give --pretrained or --run-dir, not both")
+        args.run_dir = pretrained.path(args.pretrained)
+        measured = pretrained.PRETRAINED[args.pretrained].plan
+    for name, default in PLAN_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, measured.get(name, default))
+
+
 def _plan(args) -> int:
     import jax
 
     from hjepa import evaluate, train
     from hjepa.tasks import make
 
+    _plan_settings(args)
     mesh = _setup_devices(args)
     options = {"num_samples": args.samples, "iterations": args.iterations,
                "temperature": args.temperature, "noise_std": args.noise_std,

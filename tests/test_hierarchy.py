@@ -304,3 +304,14 @@ def test_fit_and_load_run_round_trip_a_hierarchy(tiny_dataset, tmp_path):
     assert loaded_config == config
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(state.params), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_shipped_pretrained_hierarchy_loads():
+    from hjepa import pretrained
+
+    config, _, params = train_lib.load_run(pretrained.path("umaze_h2"), task="umaze")
+    assert isinstance(config, hierarchy.HierarchyConfig) and config.num_levels == 2
+    latents = hierarchy.encode(config, params, jnp.zeros((3, 2)))
+    assert latents.shape == (3, 16) and bool(jnp.all(jnp.isfinite(latents)))
+    with pytest.raises(ValueError, match=r"pretrained: expected one of \['umaze_h2'\]"):
+        pretrained.path("nope")

@@ -1,0 +1,47 @@
+"""Small pretrained runs shipped with the package, to plan without training first.
+
+Each entry is a run directory (`config.json`, `metrics.jsonl`, the last orbax checkpoint) that
+`hjepa.train.load_run` reads, with the command that reproduces it and the planner settings it
+was measured with (`hjepa plan --pretrained NAME` uses them unless flags override them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@dataclasses.dataclass(frozen=True)
+class Pretrained:
+    """A shipped run: its task, what it is, how to reproduce it, how it plans."""
+
+    name: str
+    task: str
+    description: str
+    reproduce: str
+    plan: dict  # `hjepa plan` flag values (dest names) it was measured with
+
+
+PRETRAINED = {
+    "umaze_h2": Pretrained(
+        name="umaze_h2",
+        task="umaze",
+        description=("two-level JEPA on umaze states (latent 16, 2x128 MLPs, macro-actions of 8 "
+                     "steps in 2 dimensions), 2000 reward-free episodes x 200 steps, 3000 "
+                     "training steps; hierarchical MPPI: 92.2% of 64 held-out pairs on 2 CPU "
+                     "cores (benchmarks/results/hierarchy_cpu.md)"),
+        reproduce="python -m benchmarks.hierarchy --tasks umaze --work W  (the run: W/runs/umaze)",
+        plan={"samples": 128, "iterations": 4, "horizon": 8, "noise_std": 0.6,
+              "noise_decay": 0.5, "temperature": 0.03, "high_horizon": 8,
+              "high_noise_std": 1.0, "snap_radius": 1.0},
+    ),
+}
+
+
+def path(name: str) -> str:
+    """The run directory of the pretrained model `name`."""
+    if name not in PRETRAINED:
+        raise ValueError(f"pretrained: expected one of {sorted(PRETRAINED)}, got {name!r}")
+    return os.path.join(HERE, name)
