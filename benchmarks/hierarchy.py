@@ -37,8 +37,8 @@ from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
 from hjepa import hierarchy
 from hjepa import train as train_lib
-from hjepa.demo import hardware
 from hjepa.model import ModelConfig
+from hjepa.sysinfo import describe, hardware
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +119,20 @@ SPECS = {
 def _write(rows: list[dict], path: str, meta: dict) -> None:
     data_lib.atomic_write_json(path, {"meta": meta, "rows": rows})
     lines = [
-        f"Hierarchical vs flat planning, learned two-level JEPA ({meta['hardware']}).",
+        "# Hierarchical against flat planning, one learned two-level JEPA per task",
+        "",
+        f"Machine: {describe(meta['hardware'])} at the start (shared with other jobs: "
+        "ms / step is noisy, compare within a row group). Versions: "
+        + ", ".join(f"{k} {v}" for k, v in meta["hardware"].get("versions", {}).items())
+        + ".",
+        "",
+        "64 held-out start/goal pairs per row (seed 10000, the same pairs for every method of a "
+        "task). Predictor calls per environment step: samples x horizon x iterations summed "
+        "over levels, plus the 8 calls of the subgoal rollout; the critic's embeddings (2 per "
+        "cost) are not counted and show in ms / step. Train s: world-model optimiser time "
+        "(+ the critic's training for + critic rows).",
+        "",
+        f"Reproduce: `{meta['command']}`",
         "",
         "| task | method | success | 95% CI | mean final dist | predictor calls / step "
         "| ms / step | train s |",
@@ -131,8 +144,20 @@ def _write(rows: list[dict], path: str, meta: dict) -> None:
             f"({r['successes']}/{r['episodes']}) | {100 * r['ci'][0]:.0f}–{100 * r['ci'][1]:.0f}% "
             f"| {r['mean_final_distance']:.3f} | {r['predictor_calls_per_step']} "
             f"| {r['ms_per_step_amortised']:.2f} | {r['train_seconds']:.0f} |")
+    lines += ["", "Methods (MPPI at every level; top level first):", ""]
+    for method in MAZE_METHODS:
+        lines.append(f"- {method.name}: horizons {method.horizons}, samples {method.samples}, "
+                     f"iterations {method.iterations}, noise {method.noise_std}, noise decay "
+                     f"{method.noise_decay}, snap radius {method.snap_radius}, critic: "
+                     f"{_critic_levels_text(method)}")
     data_lib.atomic_write_bytes(os.path.splitext(path)[0] + ".md",
                                 ("\n".join(lines) + "\n").encode())
+
+
+def _critic_levels_text(method: Method) -> str:
+    if not method.critic:
+        return "none"
+    return "every level" if method.critic_levels is None else f"levels {method.critic_levels}"
 
 
 def _train(spec: Spec, work: str) -> tuple[object, float, int]:

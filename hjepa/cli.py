@@ -414,6 +414,11 @@ def _plan(args) -> int:
         return 0
     summary = {"task": task.name, "model": model, **result.summary(), "planner": "mppi",
                "horizon": args.horizon, **options, "devices": jax.device_count()}
+    if model.endswith("levels"):
+        summary.update(high_horizon=args.high_horizon, high_noise_std=args.high_noise_std,
+                       snap_radius=args.snap_radius)
+    if args.pretrained is not None:
+        summary["pretrained"] = args.pretrained
     if args.json:
         _emit_json(summary)
     else:
