@@ -306,12 +306,16 @@ def test_fit_and_load_run_round_trip_a_hierarchy(tiny_dataset, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_the_shipped_pretrained_hierarchy_loads():
+def test_the_shipped_pretrained_runs_load():
     from hjepa import pretrained
+    from hjepa.tasks import make
 
     config, _, params = train_lib.load_run(pretrained.path("umaze_h2"), task="umaze")
     assert isinstance(config, hierarchy.HierarchyConfig) and config.num_levels == 2
     latents = hierarchy.encode(config, params, jnp.zeros((3, 2)))
     assert latents.shape == (3, 16) and bool(jnp.all(jnp.isfinite(latents)))
-    with pytest.raises(ValueError, match=r"pretrained: expected one of \['umaze_h2'\]"):
+    with pytest.raises(ValueError, match=r"pretrained: expected one of \['reacher', "):
         pretrained.path("nope")
+    for name, entry in pretrained.PRETRAINED.items():  # every shipped run loads for its task
+        model_config, _, _ = train_lib.load_run(pretrained.path(name), task=entry.task)
+        assert tuple(model_config.obs_shape) == tuple(make(entry.task).obs_shape)

@@ -311,3 +311,13 @@ def test_windy_cliff_episodes_and_success(windy_probe):
     assert np.all(goal_obs[:, 2] == 0.0)  # not fallen
     with pytest.raises(ValueError, match="state observations only"):
         tasks.make("windy_cliff", "pixels")
+
+
+def test_reward_free_data_start_anywhere_outside_the_pit():
+    task = tasks.make("windy_cliff")
+    states = jax.vmap(task.exploration_start)(jax.random.split(jax.random.key(0), 256))
+    xy = np.asarray(states.physics.q[:, :2])
+    assert not np.any(np.asarray(windy.in_box(jnp.asarray(xy), windy.PIT)))
+    # episode starts lie in |x| in [0.34, 0.42]; data starts cover the middle and the top too
+    assert np.mean(np.abs(xy[:, 0]) < 0.25) > 0.3
+    assert np.mean(xy[:, 1] > 0.1) > 0.1

@@ -25,6 +25,26 @@ class Pretrained:
 
 
 PRETRAINED = {
+    "reacher": Pretrained(
+        name="reacher",
+        task="reacher",
+        description=("flat JEPA on reacher states (latent 32, 2x128 MLPs), 2000 reward-free "
+                     "episodes x 50 steps, 3000 training steps; MPPI 128 x H16 x 3: 71.9% of "
+                     "32 held-out pairs on 2 CPU cores (benchmarks/results/bench_quick_cpu.md)"),
+        reproduce="hjepa bench --profile quick --work W  (the run: W/runs/reacher_state_seed0)",
+        plan={"samples": 128, "iterations": 3, "horizon": 16, "noise_std": 0.3,
+              "noise_decay": 0.6, "temperature": 0.03},
+    ),
+    "two_rooms": Pretrained(
+        name="two_rooms",
+        task="two_rooms",
+        description=("flat JEPA on two_rooms states (latent 32, 2x128 MLPs), 1000 reward-free "
+                     "episodes x 100 steps, 3000 training steps; MPPI 128 x H24 x 3: 56.2% of "
+                     "32 held-out pairs on 2 CPU cores (benchmarks/results/bench_quick_cpu.md)"),
+        reproduce="hjepa bench --profile quick --work W  (the run: W/runs/two_rooms_state_seed0)",
+        plan={"samples": 128, "iterations": 3, "horizon": 24, "noise_std": 0.6,
+              "noise_decay": 0.6, "temperature": 0.03},
+    ),
     "umaze_h2": Pretrained(
         name="umaze_h2",
         task="umaze",

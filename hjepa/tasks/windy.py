@@ -204,6 +204,12 @@ class WindyCliff(Task):
         """The same world with starts uniform outside the pit (cached: a static jit argument)."""
         return _exploration_task()
 
+    def exploration_start(self, key: jax.Array) -> WindyState:
+        """Where reward-free data episodes start (`hjepa.data`, `hjepa collect`): the
+        exploration starts of `exploration_task`, gusts drawn from the same key."""
+        start_key, gust_key = jax.random.split(key)
+        return self.init_state(self._explore_start(start_key), gust_key)
+
     def init_state(self, xy: jax.Array, key: jax.Array,
                    velocity: jax.Array | None = None) -> WindyState:
         """The env state of the agent at xy [2] (at rest unless `velocity` [2] is given), its
