@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import planners
+from hjepa import sysinfo
 
 LATENT, ACTION, HIDDEN = 64, 2, 256
 
@@ -352,23 +353,23 @@ def matmul_peak(sizes: tuple[int, ...], repeats: int) -> tuple[float, int]:
     return best
 
 
+def _load_1min() -> float | None:
+    load = sysinfo.load_average()
+    return load[0] if load else None
+
+
 def environment() -> dict:
-    cpu = "unknown"
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "jax": jax.__version__,
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
         "device_kind": jax.devices()[0].device_kind,
-        "cpu_model": cpu,
+        "cpu_model": sysinfo.cpu_model(),
         "cpu_cores": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average_1min": _load_1min(),
     }
 
 
@@ -487,7 +488,7 @@ def main(argv: list[str] | None = None, *, only: tuple[str, ...] | None = None) 
             rows += run_case(case, batch=batch, horizon=horizon, repeats=repeats,
                              batched_repeats=batched_repeats, key=jax.random.key(0), peak=peak,
                              do_batched=not args.no_batched)
-    env["load_average_1min_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    env["load_average_1min_end"] = _load_1min()
     peak_end, size_end = matmul_peak(sizes, repeats)
     print(f"matmul peak at the end: {peak_end / 1e9:.1f} GFLOP/s (float32 {size_end}²)",
           flush=True)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import importlib.metadata
 import json
 import os
 import platform
@@ -41,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hjepa import sysinfo
 from hjepa import tasks as tasks_lib
 from hjepa.tasks import render
 
@@ -70,29 +70,23 @@ def interleaved(calls: list[tuple[Callable, tuple]], repeats: int) -> list[float
     return [statistics.median(t) for t in times]
 
 
+def _load_1min() -> float | None:
+    load = sysinfo.load_average()
+    return load[0] if load else None
+
+
 def environment() -> dict:
-    cpu = "unknown"
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    versions = {}
-    for package in ("jax", "jaxlib", "brax", "mujoco", "numpy", "flax"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
         "device_kind": jax.devices()[0].device_kind,
-        "cpu_model": cpu,
+        "cpu_model": sysinfo.cpu_model(),
         "cpu_cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "versions": versions,
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "versions": sysinfo.versions(),
+        "load_average_1min": _load_1min(),
     }
 
 
@@ -221,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"skipped {name}: {why}", flush=True)
             continue
         rows += run_task(task, sizes=tuple(args.size), batch=args.batch, repeats=args.repeats)
-    env["load_average_1min_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    env["load_average_1min_end"] = _load_1min()
     result = {"environment": env, "batch": args.batch, "repeats": args.repeats,
               "sizes": list(args.size), "rows": rows, "skipped": skipped}
     if args.out:

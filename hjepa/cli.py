@@ -371,7 +371,7 @@ def _plan(args) -> int:
         task = make(args.task)
         result = evaluate.evaluate(task, jax.random.key(args.seed), num_episodes=args.episodes,
                                    planner_options=options, horizon=args.horizon, mesh=mesh)
-        model = "oracle"
+        model, hierarchical = "oracle", False
     else:
         if args.run_dir is None:
             raise ValueError("--run-dir: required to plan with a learned model (or pass --oracle)")
@@ -391,13 +391,13 @@ def _plan(args) -> int:
         model = "learned"
         from hjepa import hierarchy
 
-        if isinstance(model_config, hierarchy.HierarchyConfig):
-            if args.flat:
-                model, (model_config, params) = "learned, level 1", (
-                    model_config.base, params["base"])
-            else:
-                model = f"learned, {model_config.num_levels} levels"
-        if isinstance(model_config, hierarchy.HierarchyConfig):
+        hierarchical = isinstance(model_config, hierarchy.HierarchyConfig)
+        if hierarchical and args.flat:
+            model, model_config, params = "learned, level 1", model_config.base, params["base"]
+            hierarchical = False
+        elif hierarchical:
+            model = f"learned, {model_config.num_levels} levels"
+        if hierarchical:
             upper = dict(options, noise_std=args.high_noise_std, noise_decay=1.0)
             levels = model_config.num_levels
             result = hierarchy.evaluate(
@@ -414,7 +414,7 @@ def _plan(args) -> int:
         return 0
     summary = {"task": task.name, "model": model, **result.summary(), "planner": "mppi",
                "horizon": args.horizon, **options, "devices": jax.device_count()}
-    if model.endswith("levels"):
+    if hierarchical:
         summary.update(high_horizon=args.high_horizon, high_noise_std=args.high_noise_std,
                        snap_radius=args.snap_radius)
     if args.pretrained is not None:

@@ -131,11 +131,8 @@ def evaluate(
     """
     if (model_config is None) != (params is None):
         raise ValueError("model_config and params: give both (learned model) or neither (oracle)")
-    if model_config is not None and tuple(model_config.obs_shape) != tuple(task.obs_shape):
-        raise ValueError(
-            f"model_config: the model takes observations of shape {tuple(model_config.obs_shape)}"
-            f", the task {task.name!r} ({task.obs_kind}) gives {tuple(task.obs_shape)}"
-        )
+    if model_config is not None:
+        check_observations("model_config", model_config, task)
     if not isinstance(num_episodes, int) or num_episodes <= 0:
         raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
     if not isinstance(horizon, int) or horizon <= 0:
@@ -149,6 +146,14 @@ def evaluate(
                       float(terminal_weight))
     return run_episodes(task, run, params, key, num_episodes=num_episodes, num_steps=num_steps,
                         mesh=mesh)
+
+
+def check_observations(name: str, model_config, task: Task) -> None:
+    """Raises ValueError unless the model (argument `name`) takes the task's observations."""
+    if tuple(model_config.obs_shape) != tuple(task.obs_shape):
+        raise ValueError(
+            f"{name}: the model takes observations of shape {tuple(model_config.obs_shape)}, "
+            f"the task {task.name!r} ({task.obs_kind}) gives {tuple(task.obs_shape)}")
 
 
 def run_episodes(task: Task, run: Callable, params: PyTree, key: jax.Array, *,

@@ -510,10 +510,7 @@ def evaluate(task, key: jax.Array, config: HierarchyConfig, params: PyTree, *,
     """
     if not isinstance(config, HierarchyConfig):
         raise ValueError(f"config: expected a HierarchyConfig, got {type(config).__name__}")
-    if tuple(config.obs_shape) != tuple(task.obs_shape):
-        raise ValueError(
-            f"config: the model takes observations of shape {tuple(config.obs_shape)}, the task "
-            f"{task.name!r} ({task.obs_kind}) gives {tuple(task.obs_shape)}")
+    evaluate_lib.check_observations("config", config, task)
     if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes <= 0:
         raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
     num_steps = task.episode_length if num_steps is None else num_steps

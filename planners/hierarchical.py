@@ -82,6 +82,21 @@ def _options_key(name: str, options: dict | None) -> tuple:
     return key
 
 
+def _static_per_level(num_levels: int, set_goal, planner, planner_options) -> tuple:
+    """(setters [L-1], planners [L], hashable options [L]): the static per-level arguments,
+    each given once for every level or once per level, checked."""
+    setters = _per_level("set_goal", set_goal, num_levels - 1, replace_goal)
+    planners_ = _per_level("planner", planner, num_levels, mppi)
+    options = tuple(_options_key(f"planner_options[{i}]", o)
+                    for i, o in enumerate(_per_level("planner_options", planner_options,
+                                                     num_levels, {})))
+    for name, fns in (("set_goal", setters), ("planner", planners_)):
+        for fn in fns:
+            if not callable(fn):
+                raise ValueError(f"{name}: expected a callable, got {type(fn).__name__}")
+    return setters, planners_, options
+
+
 def _check_levels(levels: Sequence[Problem], init_actions: Sequence[jax.Array],
                   subgoal_step: int) -> None:
     if not isinstance(levels, (list, tuple)) or not levels:
@@ -135,16 +150,8 @@ def hierarchical_plan(
     """
     _check_levels(levels, init_actions, subgoal_step)
     key = base.typed_key(key)
-    num_levels = len(levels)
-    setters = _per_level("set_goal", set_goal, num_levels - 1, replace_goal)
-    planners_ = _per_level("planner", planner, num_levels, mppi)
-    options = tuple(_options_key(f"planner_options[{i}]", o)
-                    for i, o in enumerate(_per_level("planner_options", planner_options,
-                                                     num_levels, {})))
-    for name, fns in (("set_goal", setters), ("planner", planners_)):
-        for fn in fns:
-            if not callable(fn):
-                raise ValueError(f"{name}: expected a callable, got {type(fn).__name__}")
+    setters, planners_, options = _static_per_level(len(levels), set_goal, planner,
+                                                    planner_options)
     return _hierarchical_plan(tuple(levels), tuple(base.float_actions(a) for a in init_actions),
                               key, setters=setters, planners_=planners_, options=options,
                               subgoal_step=subgoal_step)
@@ -223,13 +230,9 @@ def hierarchical_mpc(
         raise ValueError(
             f"spans: expected {num_levels} positive integers, top first, the last 1 and each a "
             f"multiple of the next, got {spans!r}")
-    setters = _per_level("set_goal", set_goal, num_levels - 1, replace_goal)
-    planners_ = _per_level("planner", planner, num_levels, mppi)
-    options = tuple(_options_key(f"planner_options[{i}]", o)
-                    for i, o in enumerate(_per_level("planner_options", planner_options,
-                                                     num_levels, {})))
-    for name, fn in (("env_step", env_step), ("observe", observe), ("record", record),
-                     *(("set_goal", f) for f in setters), *(("planner", f) for f in planners_)):
+    setters, planners_, options = _static_per_level(num_levels, set_goal, planner,
+                                                    planner_options)
+    for name, fn in (("env_step", env_step), ("observe", observe), ("record", record)):
         if not callable(fn):
             raise ValueError(f"{name}: expected a callable, got {type(fn).__name__}")
     return _hierarchical_mpc(
