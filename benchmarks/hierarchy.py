@@ -39,6 +39,7 @@ from hjepa import hierarchy
 from hjepa import train as train_lib
 from hjepa.model import ModelConfig
 from hjepa.sysinfo import describe, hardware
+from hjepa.tasks.ant_maze import WaypointPolicy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,9 +111,37 @@ def _spec(task: str, episodes: int, length: int) -> Spec:
                 MAZE_METHODS)
 
 
+# Brax's ant (8 torques, state observation [31]) in the U maze, 500-step episodes. Its
+# reward-free data come from the waypoint gait controller (random torques barely move an
+# ant). Level 2 sees 8 steps (0.4 s, two thirds of a gait cycle) as a 4-d macro-action.
+ANT_LEVEL = hierarchy.LevelConfig(chunk=8, macro_size=4, predictor_hidden=(256, 256),
+                                  chunk_hidden=(256, 256))
+ANT_METHODS = (
+    Method("flat H16", (16,), (128,), (4,), (0.6,), noise_decay=(0.5,)),
+    Method("hierarchical", (8, 8), (128, 128), (4, 4), (1.0, 0.6), terminal_weights=(4.0, 4.0),
+           snap_radius=1.0, noise_decay=(1.0, 0.5)),
+    Method("flat H16 + critic", (16,), (128,), (4,), (0.6,), critic=True, noise_decay=(0.5,)),
+    Method("hierarchical + critic at level 2", (8, 8), (128, 128), (4, 4), (1.0, 0.6),
+           terminal_weights=(4.0, 4.0), critic=True, critic_levels=(2,), snap_radius=1.0,
+           noise_decay=(1.0, 0.5)),
+)
+
+
+def _ant_spec(episodes: int) -> Spec:
+    collect = data_lib.CollectConfig(task="ant_umaze", obs="state", num_episodes=episodes,
+                                     episode_length=500, episodes_per_shard=250,
+                                     policy=WaypointPolicy())
+    base = ModelConfig(obs_shape=(31,), action_size=8, latent_size=32,
+                       encoder_hidden=(256, 256), predictor_hidden=(256, 256))
+    return Spec("ant_umaze", collect, hierarchy.HierarchyConfig(base, (ANT_LEVEL,)),
+                train_lib.TrainConfig(steps=3000, batch_size=128, window=32, log_every=250),
+                ANT_METHODS, critic_lib.CriticConfig(max_steps=300.0, window=32))
+
+
 SPECS = {
     "umaze": _spec("umaze", 2000, 200),
     "maze_medium": _spec("maze_medium", 2000, 200),
+    "ant_umaze": _ant_spec(1000),
 }
 
 
@@ -145,8 +174,14 @@ def _write(rows: list[dict], path: str, meta: dict) -> None:
             f"| {r['mean_final_distance']:.3f} | {r['predictor_calls_per_step']} "
             f"| {r['ms_per_step_amortised']:.2f} | {r['train_seconds']:.0f} |")
     lines += ["", "Methods (MPPI at every level; top level first):", ""]
-    for method in MAZE_METHODS:
-        lines.append(f"- {method.name}: horizons {method.horizons}, samples {method.samples}, "
+    methods = {}
+    for r in rows:  # every method of the tasks in the table, in the order of the specs
+        for method in SPECS[r["task"]].methods:
+            methods.setdefault((r["task"] == "ant_umaze", method.name), method)
+    for (ant, _), method in methods.items():
+        prefix = "ant_umaze " if ant else ""
+        lines.append(f"- {prefix}{method.name}: horizons {method.horizons}, "
+                     f"samples {method.samples}, "
                      f"iterations {method.iterations}, noise {method.noise_std}, noise decay "
                      f"{method.noise_decay}, snap radius {method.snap_radius}, critic: "
                      f"{_critic_levels_text(method)}")

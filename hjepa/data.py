@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hjepa.tasks import Task, make
+from hjepa.tasks.ant_maze import WaypointPolicy
 
 FORMAT = "hjepa-dataset"
 FORMAT_VERSION = 1
@@ -54,43 +55,75 @@ class ExplorationPolicy:
                 f"got {self.min_scale!r} and {self.max_scale!r}"
             )
 
+    def bind(self, task: Task) -> _CorrelatedNoise:
+        """The policy acting in `task`'s action box (see `collect_episodes`)."""
+        return _CorrelatedNoise(self, jnp.asarray(task.action_low), jnp.asarray(task.action_high))
+
+
+@dataclasses.dataclass(frozen=True)
+class _CorrelatedNoise:
+    """`ExplorationPolicy` in one task's action box [A]; its carry is (a_{t-1} [A], σ [])."""
+
+    policy: ExplorationPolicy
+    low: jax.Array
+    high: jax.Array
+
+    def init(self, key: jax.Array, state) -> tuple[jax.Array, jax.Array]:
+        del state
+        scale = jax.random.uniform(key, (), minval=self.policy.min_scale,
+                                   maxval=self.policy.max_scale)
+        return jnp.zeros_like(self.low), scale
+
+    def __call__(self, carry, key: jax.Array, state, step_index):
+        del state, step_index
+        previous, scale = carry
+        innovation = jnp.sqrt(1.0 - self.policy.correlation**2)
+        noise = jax.random.normal(key, previous.shape)
+        action = jnp.clip(self.policy.correlation * previous + innovation * scale * noise,
+                          self.low, self.high)
+        return (action, scale), action
+
 
 @functools.partial(jax.jit, static_argnames=("task", "policy", "num_episodes", "episode_length"))
 def collect_episodes(
     task: Task,
-    policy: ExplorationPolicy,
+    policy,
     key: jax.Array,
     *,
     num_episodes: int,
     episode_length: int,
 ) -> tuple[jax.Array, jax.Array]:
-    """Rolls out the exploration policy in `num_episodes` episodes at once.
+    """Rolls out an exploration policy in `num_episodes` episodes at once.
+
+    `policy`: a hashable object whose `bind(task)` gives a stepper with
+    `init(key, state) -> carry` and `__call__(carry, key, state, step_index []) -> (carry,
+    action [A])`: `ExplorationPolicy` (AR(1) random actions, any task) or
+    `hjepa.tasks.ant_maze.WaypointPolicy` (a gait controller walking to random waypoints in
+    ant_umaze). Actions are clipped to the task's bounds; each episode starts at
+    `task.exploration_start`.
 
     Returns:
       (obs [N, T+1, *obs_shape], actions [N, T, A]) with T = episode_length.
     """
+    stepper = policy.bind(task)
+    low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
 
     def episode(key):
-        reset_key, scale_key, noise_key = jax.random.split(key, 3)
+        reset_key, policy_key, noise_key = jax.random.split(key, 3)
         state = task.exploration_start(reset_key)
-        scale = jax.random.uniform(scale_key, (), minval=policy.min_scale,
-                                   maxval=policy.max_scale)
-        low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
-        innovation = jnp.sqrt(1.0 - policy.correlation**2)
 
-        def step(carry, step_key):
-            state, action = carry
-            noise = jax.random.normal(step_key, (task.action_size,))
-            action = policy.correlation * action + innovation * scale * noise
+        def step(carry, inputs):
+            state, policy_carry = carry
+            step_key, step_index = inputs
+            policy_carry, action = stepper(policy_carry, step_key, state, step_index)
             action = jnp.clip(action, low, high)
             next_state = task.step(state, action)
-            return (next_state, action), (task.observe(next_state), action)
+            return (next_state, policy_carry), (task.observe(next_state), action)
 
-        first_obs = task.observe(state)
-        _, (obs, actions) = jax.lax.scan(
-            step, (state, jnp.zeros(task.action_size)), jax.random.split(noise_key, episode_length)
-        )
-        return jnp.concatenate([first_obs[None], obs]), actions
+        inputs = (jax.random.split(noise_key, episode_length), jnp.arange(episode_length))
+        carry = (state, stepper.init(policy_key, state))
+        _, (obs, actions) = jax.lax.scan(step, carry, inputs)
+        return jnp.concatenate([task.observe(state)[None], obs]), actions
 
     return jax.vmap(episode)(jax.random.split(key, num_episodes))
 
@@ -143,7 +176,7 @@ class CollectConfig:
     episode_length: int = 50
     episodes_per_shard: int = 500
     seed: int = 0
-    policy: ExplorationPolicy = ExplorationPolicy()
+    policy: ExplorationPolicy | WaypointPolicy = ExplorationPolicy()
     image_size: int = 64  # side of pixel observations (ignored for state observations)
 
     def make_task(self) -> Task:
@@ -156,10 +189,31 @@ class CollectConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        kind = policy_kind(self.policy)
+        if self.task not in POLICY_TASKS.get(kind, (self.task,)):
+            raise ValueError(
+                f"policy: the {kind!r} exploration policy works on {POLICY_TASKS[kind]}, "
+                f"got task {self.task!r}; use ExplorationPolicy() (kind 'ar1') there")
         self.policy.validate()
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if not isinstance(self.policy, ExplorationPolicy):  # the AR(1) dict stays as it was
+            out["policy"]["kind"] = policy_kind(self.policy)
+        return out
+
+
+POLICIES = {"ar1": ExplorationPolicy, "waypoint": WaypointPolicy}
+POLICY_TASKS = {"waypoint": ("ant_umaze",)}  # policies written for particular tasks
+
+
+def policy_kind(policy) -> str:
+    """The name of an exploration policy in `POLICIES`; ValueError for anything else."""
+    for kind, cls in POLICIES.items():
+        if type(policy) is cls:
+            return kind
+    raise ValueError(f"policy: expected one of {sorted(POLICIES)} "
+                     f"({', '.join(c.__name__ for c in POLICIES.values())}), got {policy!r}")
 
 
 def collect(config: CollectConfig, path: str, *, overwrite: bool = False,

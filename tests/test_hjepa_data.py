@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from hjepa import data as data_lib
+from hjepa.tasks.ant_maze import WaypointPolicy
 
 
 def snapshot(path) -> dict[str, bytes]:
@@ -222,6 +223,8 @@ def test_collect_or_load_refuses_a_dataset_of_another_config(tiny_dataset, tiny_
         (dict(episodes_per_shard=2.5), ["episodes_per_shard", "2.5"]),
         (dict(policy=data_lib.ExplorationPolicy(correlation=1.0)), ["correlation", "1.0"]),
         (dict(policy=data_lib.ExplorationPolicy(min_scale=0.5, max_scale=0.1)), ["min_scale"]),
+        (dict(policy=WaypointPolicy()), ["waypoint", "ant_umaze", "reacher"]),
+        (dict(policy="random"), ["policy", "ar1", "waypoint", "'random'"]),
     ],
 )
 def test_collect_config_is_checked(tiny_collect_config, tmp_path, changes, words):
@@ -360,3 +363,57 @@ def test_sample_windows_from_a_collected_dataset(tiny_dataset):
                 if np.array_equal(obs[n, s:s + 5], o[i]) and np.array_equal(actions[n, s:s + 4],
                                                                             a[i])]
         assert hits, f"window {i} is not a slice of any episode"
+
+
+# ----------------------------------------------------------------------------- policies
+
+
+def test_ar1_collection_follows_its_formula(tiny_collect_config):
+    """Episode 0's actions are the clipped AR(1) recursion written out by hand from the
+    documented key splits: split(key, N)[0] -> (reset, σ, noise) keys; σ ~ U[min, max];
+    noise keys split(noise key, T)."""
+    task = tiny_collect_config.make_task()
+    policy = data_lib.ExplorationPolicy(correlation=0.6, min_scale=0.5, max_scale=0.9)
+    key = jax.random.key(3)
+    _, actions = data_lib.collect_episodes(task, policy, key, num_episodes=2, episode_length=6)
+    _, scale_key, noise_key = jax.random.split(jax.random.split(key, 2)[0], 3)
+    scale = float(jax.random.uniform(scale_key, (), minval=0.5, maxval=0.9))
+    previous = np.zeros(task.action_size, np.float32)
+    for t, step_key in enumerate(jax.random.split(noise_key, 6)):
+        noise = np.asarray(jax.random.normal(step_key, (task.action_size,)))
+        previous = np.clip(0.6 * previous + np.sqrt(1 - 0.6**2) * scale * noise,
+                           task.action_low, task.action_high)
+        np.testing.assert_allclose(actions[0, t], previous, rtol=1e-5, atol=1e-6)
+
+
+def test_policy_kind_and_manifest_dict():
+    ar1 = data_lib.CollectConfig()
+    assert data_lib.policy_kind(ar1.policy) == "ar1"
+    assert "kind" not in ar1.to_dict()["policy"]  # datasets collected before keep matching
+    ant = data_lib.CollectConfig(task="ant_umaze", episode_length=500, policy=WaypointPolicy())
+    ant.validate()
+    assert ant.to_dict()["policy"]["kind"] == "waypoint"
+    assert ant.to_dict()["policy"]["period"] == WaypointPolicy().period
+    with pytest.raises(ValueError, match="policy: expected one of"):
+        data_lib.policy_kind(object())
+
+
+def test_waypoint_policy_binds_only_to_the_ant(tiny_collect_config):
+    with pytest.raises(ValueError, match="ant_umaze.*reacher"):
+        WaypointPolicy().bind(tiny_collect_config.make_task())
+
+
+@pytest.mark.slow
+def test_waypoint_collection_walks_the_ant():
+    """A few ant episodes from the gait controller: finite, in bounds, and the torso moves
+    (random torques barely move it; see hjepa.tasks.ant_maze)."""
+    config = data_lib.CollectConfig(task="ant_umaze", num_episodes=4, episode_length=120,
+                                    policy=WaypointPolicy())
+    task = config.make_task()
+    obs, actions = data_lib.collect_episodes(task, config.policy, jax.random.key(0),
+                                             num_episodes=4, episode_length=120)
+    assert obs.shape == (4, 121, 31) and actions.shape == (4, 120, 8)
+    assert np.all(np.isfinite(obs)) and np.all(np.abs(actions) <= 1.0)
+    # torso xy is obs[..., :2] / POSITION_SCALE (metres)
+    travelled = np.linalg.norm(obs[:, -1, :2] - obs[:, 0, :2], axis=-1) * 3.75
+    assert np.median(travelled) > 0.5, travelled

@@ -496,6 +496,13 @@ class WaypointPolicy:
         if not isinstance(self.jitter, (int, float)) or not 0.0 <= self.jitter <= 1.0:
             raise ValueError(f"jitter: expected a number in [0, 1], got {self.jitter!r}")
 
+    def bind(self, task: Task) -> WaypointPolicy:
+        """The policy itself (it acts in any `AntMaze`); for `hjepa.data.collect_episodes`."""
+        if not isinstance(task, AntMaze):
+            raise ValueError(f"task: WaypointPolicy walks the ant of ant_umaze, got task "
+                             f"{getattr(task, 'name', task)!r}")
+        return self
+
     def _draw_waypoint(self, key: jax.Array) -> jax.Array:
         cell_key, jitter_key = jax.random.split(key)
         cells = jnp.asarray(free_cells())
