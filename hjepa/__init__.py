@@ -2,10 +2,11 @@
 
 Submodules: `tasks` (goal-reaching Brax tasks), `data` (reward-free collection and on-disk
 datasets), `modules` and `model` (the Flax world model as pure functions), `losses`, `train`,
-`cost`, `checkpoint`, `evaluate` (closed-loop MPC evaluation), `demo` and `cli`.
+`cost`, `checkpoint`, `evaluate` (closed-loop MPC evaluation), `visualize` (Brax's HTML
+viewer of episodes, training curves, GIFs of pixel observations), `demo` and `cli`.
 """
 
-from hjepa import cost, data, evaluate, losses, model, tasks, train
+from hjepa import cost, data, evaluate, losses, model, tasks, train, visualize
 from hjepa.data import CollectConfig, Dataset, ExplorationPolicy
 from hjepa.evaluate import EvalResult
 from hjepa.losses import LossConfig
@@ -31,4 +32,5 @@ __all__ = [
     "model",
     "tasks",
     "train",
+    "visualize",
 ]

@@ -35,7 +35,8 @@ EXAMPLES = {
           hjepa train --data data/reacher --run-dir runs/reacher \
               --coordinator 10.0.0.1:1234 --num-processes 2 --process-id 0   # on each host
         (run again with the same arguments to resume from the latest checkpoint; every
-        visible device is used by default; see docs/scaling.md)
+        visible device is used by default; see docs/scaling.md; the loss curves go to
+        RUN_DIR/training_curves.png)
         """,
     "plan": """
         examples:
@@ -45,6 +46,8 @@ EXAMPLES = {
           hjepa plan --run-dir runs/umaze_h2 --horizon 8 --high-horizon 8 --snap-radius 1
           hjepa plan --run-dir runs/umaze_h2 --flat     # level 1 alone
           hjepa plan --pretrained umaze_h2 --episodes 16  # a run shipped with hjepa
+          hjepa plan --run-dir runs/reacher --episodes 8 --render reacher.html   # Brax viewer
+          hjepa plan --run-dir runs/two_rooms_px --episodes 4 --gif px.gif --render-episodes 2
         """,
     "bench": """
         examples:
@@ -62,6 +65,7 @@ EXAMPLES = {
           hjepa inspect runs/reacher                 # a training run
           hjepa inspect runs/reacher/checkpoints/3000   # one checkpoint
           hjepa inspect benchmarks/results/bench_quick_cpu.json --json
+          hjepa inspect runs/reacher --plot curves.png    # a run's loss curves as PNG
         (exit code 2 when PATH is none of these)
         """,
 }
@@ -152,6 +156,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--snap-radius", type=float, default=None,
                    help="hierarchical runs: subgoals within this latent distance of the goal "
                         "become the goal")
+    g = p.add_argument_group("pictures", "What the first episodes looked like (flat learned "
+                                         "or oracle planning).")
+    g.add_argument("--render", default=None, metavar="OUT.html",
+                   help="write Brax's HTML viewer of the first --render-episodes episodes, one "
+                        "after another (the page loads three.js from a CDN)")
+    g.add_argument("--gif", default=None, metavar="OUT.gif",
+                   help="pixel runs: write an animated GIF of each step's observation beside "
+                        "the goal image")
+    g.add_argument("--render-episodes", type=int, default=1, metavar="N",
+                   help="episodes shown by --render and --gif (default: %(default)s)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace existing --render / --gif files")
     _add_parallel_flags(p)
 
     p = add("bench", "Run the benchmark suite: tasks x models x planners -> JSON, Markdown, PNG.")
@@ -161,6 +177,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = add("inspect", "Summarise a dataset, a training run or checkpoint, or a results file.")
     p.add_argument("path", help="dataset directory, run directory, checkpoint or results JSON")
+    p.add_argument("--plot", default=None, metavar="OUT.png",
+                   help="runs and checkpoints: write the run's training curves to this PNG")
     return parser
 
 
@@ -326,11 +344,18 @@ def _train(args) -> int:
         lines = f.read().strip().splitlines()
         if lines:
             last = json.loads(lines[-1])
+    curves = None
+    if lines:
+        from hjepa import visualize
+
+        curves = visualize.plot_training_curves(args.run_dir)
     if args.json:
-        _emit_json({"run_dir": args.run_dir, "final_metrics": last})
+        _emit_json({"run_dir": args.run_dir, "final_metrics": last, "training_curves": curves})
     else:
         _say(args, f"trained {config.steps} steps; final metrics: "
                    + ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k != "step"))
+        if curves is not None:
+            _say(args, f"wrote {curves}")
     return 0
 
 
@@ -354,6 +379,67 @@ def _plan_settings(args) -> None:
             setattr(args, name, measured.get(name, default))
 
 
+def _check_pictures(args) -> None:
+    """Checks the --render / --gif flags before any work is done."""
+    from hjepa import visualize
+
+    if args.render is None and args.gif is None:
+        return
+    if args.render_episodes < 1 or args.render_episodes > args.episodes:
+        raise ValueError(f"--render-episodes: expected 1 to --episodes ({args.episodes}), got "
+                         f"{args.render_episodes}")
+    if args.render is not None:
+        visualize.check_output_path(args.render, ".html", overwrite=args.overwrite,
+                                    name="--render")
+    if args.gif is not None:
+        visualize.check_output_path(args.gif, ".gif", overwrite=args.overwrite, name="--gif")
+
+
+def _picture_task_checks(args, task, hierarchical: bool) -> None:
+    """Raises ValueError when the pictures asked for cannot be made of this plan."""
+    flags = [f for f, v in (("--render", args.render), ("--gif", args.gif)) if v is not None]
+    if flags and hierarchical:
+        raise ValueError(f"{'/'.join(flags)}: not available for hierarchical plans yet (they "
+                         "record positions only); pass --flat to picture level 1 alone")
+    if args.gif is not None and task.obs_kind != "pixels":
+        raise ValueError(f"--gif: needs pixel observations; the task {task.name!r} has "
+                         f"{task.obs_kind} observations (plan a pixel run, or use --render)")
+
+
+def _recorder(args, task):
+    """What the episodes must record for --render / --gif (None: nothing)."""
+    if args.render is None and args.gif is None:
+        return None
+    from hjepa import visualize
+
+    return visualize.FrameRecorder(task, poses=args.render is not None,
+                                   observations=args.gif is not None)
+
+
+def _write_pictures(args, task, result) -> dict:
+    """Writes the --render / --gif files of the first --render-episodes episodes."""
+    import numpy as np
+
+    from hjepa import visualize
+
+    written = {}
+    count = args.render_episodes
+    if args.render is not None:
+        states = []
+        for i in range(count):
+            states += visualize.episode_states(visualize.take(result.episodes.state, i),
+                                               visualize.take(result.records["pose"], i))
+        written["render"] = visualize.write_html(args.render, task.system, states,
+                                                 overwrite=args.overwrite)
+    if args.gif is not None:
+        size = task.obs_shape[0]
+        frames = np.concatenate([
+            visualize.gif_frames(result.records["obs"][i], result.episodes.goal.obs[i],
+                                 scale=max(1, 128 // size)) for i in range(count)])
+        written["gif"] = visualize.write_gif(args.gif, frames, overwrite=args.overwrite)
+    return written
+
+
 def _plan(args) -> int:
     import jax
 
@@ -361,6 +447,7 @@ def _plan(args) -> int:
     from hjepa.tasks import make
 
     _plan_settings(args)
+    _check_pictures(args)
     mesh = _setup_devices(args)
     options = {"num_samples": args.samples, "iterations": args.iterations,
                "temperature": args.temperature, "noise_std": args.noise_std,
@@ -369,8 +456,10 @@ def _plan(args) -> int:
         if args.task is None:
             raise ValueError("--task: required with --oracle (e.g. --task reacher)")
         task = make(args.task)
+        _picture_task_checks(args, task, hierarchical=False)
         result = evaluate.evaluate(task, jax.random.key(args.seed), num_episodes=args.episodes,
-                                   planner_options=options, horizon=args.horizon, mesh=mesh)
+                                   planner_options=options, horizon=args.horizon, mesh=mesh,
+                                   record=_recorder(args, task))
         model, hierarchical = "oracle", False
     else:
         if args.run_dir is None:
@@ -397,6 +486,7 @@ def _plan(args) -> int:
             hierarchical = False
         elif hierarchical:
             model = f"learned, {model_config.num_levels} levels"
+        _picture_task_checks(args, task, hierarchical)
         if hierarchical:
             upper = dict(options, noise_std=args.high_noise_std, noise_decay=1.0)
             levels = model_config.num_levels
@@ -409,7 +499,8 @@ def _plan(args) -> int:
             result = evaluate.evaluate(task, jax.random.key(args.seed),
                                        num_episodes=args.episodes, model_config=model_config,
                                        params=params, planner_options=options,
-                                       horizon=args.horizon, mesh=mesh)
+                                       horizon=args.horizon, mesh=mesh,
+                                       record=_recorder(args, task))
     if not _is_main():
         return 0
     summary = {"task": task.name, "model": model, **result.summary(), "planner": "mppi",
@@ -419,6 +510,8 @@ def _plan(args) -> int:
                        snap_radius=args.snap_radius)
     if args.pretrained is not None:
         summary["pretrained"] = args.pretrained
+    written = _write_pictures(args, task, result)
+    summary.update(written)
     if args.json:
         _emit_json(summary)
     else:
@@ -426,6 +519,8 @@ def _plan(args) -> int:
               f"{summary['episodes']} episodes, mean final distance "
               f"{summary['mean_final_distance']:.4f}, {summary['ms_per_step_amortised']:.2f} ms "
               "per MPC step (amortised over the batch)")
+        for path in written.values():
+            _say(args, f"wrote {path}")
     return 0
 
 
@@ -449,11 +544,24 @@ def _bench(args) -> int:
 def _inspect(args) -> int:
     from hjepa import inspection
 
+    if args.plot is not None:
+        from hjepa import visualize
+
+        visualize.check_output_path(args.plot, ".png", name="--plot")
     summary = inspection.summarize(args.path)
+    if args.plot is not None:
+        if summary["kind"] not in ("run", "checkpoint"):
+            raise ValueError(f"--plot: plots a training run's curves; {args.path} is a "
+                             f"{summary['kind']}")
+        run_dir = summary.get("run_dir", summary["path"])
+        summary["training_curves"] = visualize.plot_training_curves(run_dir, args.plot,
+                                                                     overwrite=False)
     if args.json:
         _emit_json(summary)
     elif not args.quiet:
         print(inspection.format_summary(summary))
+        if args.plot is not None:
+            print(f"wrote {summary['training_curves']}")
     return 0
 
 

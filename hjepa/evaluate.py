@@ -30,6 +30,10 @@ class EvalResult:
       compile_seconds: time to compile the batched episode function.
       run_seconds: wall time of the batched episodes (after compilation).
       num_episodes, num_steps: N, T.
+      records: what `evaluate`'s `record` kept after each step of every episode (a pytree
+        of numpy arrays with leading axes [N, T]), else None.
+      episodes: the start/goal pairs (a batched `Episode`, leading axis N) when `records`
+        are kept, else None.
     """
 
     success: np.ndarray
@@ -39,6 +43,8 @@ class EvalResult:
     run_seconds: float
     num_episodes: int
     num_steps: int
+    records: Any = None
+    episodes: Any = None
 
     @property
     def success_rate(self) -> float:
@@ -69,17 +75,25 @@ class EvalResult:
 
 @dataclasses.dataclass(frozen=True)
 class DistanceRecorder:
-    """`record` for `planners.mpc`: the task's position of the environment state."""
+    """`record` for `planners.mpc`: the task's position of the environment state [P], or with
+    `extra` (a hashable `env_state -> pytree`) the pair `(position, extra(env_state))`;
+    `run_episodes` keeps the second in `EvalResult.records`."""
 
     task: Any
+    extra: Callable | None = None
 
     def __call__(self, env_state):
-        return self.task.position(env_state)
+        position = self.task.position(env_state)
+        if self.extra is None:
+            return position
+        return position, self.extra(env_state)
 
 
 def _episode_fn(task: Task, planner: Callable, options: dict, horizon: int,
-                model_config: ModelConfig | None, num_steps: int, terminal_weight: float):
-    """Builds `(params, episode, key) -> (final distance, positions [T, P])` for one episode."""
+                model_config: ModelConfig | None, num_steps: int, terminal_weight: float,
+                record: Callable | None = None):
+    """Builds `(params, episode, key) -> (final distance, positions [T, P])` for one episode
+    (with `record`: `(final distance, (positions [T, P], records))`)."""
     init_actions = jnp.zeros((horizon, task.action_size))
     low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
 
@@ -95,7 +109,7 @@ def _episode_fn(task: Task, planner: Callable, options: dict, horizon: int,
         result = planners.mpc(
             problem, init_actions, key, env_step=task.dynamics, env_params=task.env_params,
             env_state=episode.state, num_steps=num_steps, observe=observe, planner=planner,
-            planner_options=options, record=DistanceRecorder(task),
+            planner_options=options, record=DistanceRecorder(task, record),
         )
         return task.distance(result.final_state, episode.goal), result.records
 
@@ -115,6 +129,7 @@ def evaluate(
     num_steps: int | None = None,
     mesh: jax.sharding.Mesh | None = None,
     terminal_weight: float = 4.0,
+    record: Callable | None = None,
 ) -> EvalResult:
     """Runs `num_episodes` batched closed-loop episodes on held-out start/goal pairs.
 
@@ -128,6 +143,10 @@ def evaluate(
 
     `terminal_weight` weighs the latent distance at the end of the horizon against the
     per-step distances (learned model only; the oracle's cost is the task's).
+
+    `record`, a hashable `env_state -> pytree` (e.g. `hjepa.visualize.FrameRecorder`), is
+    kept after each step of every episode in `EvalResult.records` (leading axes [N, T]),
+    with the start/goal pairs in `EvalResult.episodes`.
     """
     if (model_config is None) != (params is None):
         raise ValueError("model_config and params: give both (learned model) or neither (oracle)")
@@ -137,13 +156,15 @@ def evaluate(
         raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
     if not isinstance(horizon, int) or horizon <= 0:
         raise ValueError(f"horizon: expected a positive integer, got {horizon!r}")
+    if record is not None and not callable(record):
+        raise ValueError(f"record: expected a callable or None, got {type(record).__name__}")
     if mesh is not None:
         from hjepa import parallel
 
         parallel.check_divisible(mesh, num_episodes, "num_episodes")
     num_steps = task.episode_length if num_steps is None else num_steps
     run = _episode_fn(task, planner, dict(planner_options or {}), horizon, model_config, num_steps,
-                      float(terminal_weight))
+                      float(terminal_weight), record)
     return run_episodes(task, run, params, key, num_episodes=num_episodes, num_steps=num_steps,
                         mesh=mesh)
 
@@ -161,7 +182,10 @@ def run_episodes(task: Task, run: Callable, params: PyTree, key: jax.Array, *,
                  mesh: jax.sharding.Mesh | None = None) -> EvalResult:
     """Runs `run(params, episode, key) -> (final distance [], positions [T, P])` on
     `num_episodes` held-out start/goal pairs of `task`, batched (and split over `mesh`'s
-    data axis when given), timing compilation and execution apart."""
+    data axis when given), timing compilation and execution apart.
+
+    `run` may return `(final distance, (positions, records))` instead (`DistanceRecorder`
+    with `extra`): the records are kept in `EvalResult.records`, the pairs in `.episodes`."""
     reset_key, plan_key = jax.random.split(key)
     episodes = jax.vmap(task.reset)(jax.random.split(reset_key, num_episodes))
     keys = jax.random.split(plan_key, num_episodes)
@@ -180,10 +204,15 @@ def run_episodes(task: Task, run: Callable, params: PyTree, key: jax.Array, *,
     t0 = time.perf_counter()
     final, positions = jax.block_until_ready(compiled(*args))
     run_seconds = time.perf_counter() - t0
+    positions, records = positions if isinstance(positions, tuple) else (positions, None)
     if mesh is not None:
         from hjepa import parallel
 
         final, positions = parallel.to_host(final), parallel.to_host(positions)
+        records = jax.tree.map(parallel.to_host, records)
+    if records is not None:
+        records = jax.tree.map(np.asarray, records)
+        episodes = jax.tree.map(np.asarray, episodes)
     distances = np.linalg.norm(np.asarray(positions) - np.asarray(episodes.goal.position)[:, None],
                                axis=-1)
     final = np.asarray(final)
@@ -195,4 +224,6 @@ def run_episodes(task: Task, run: Callable, params: PyTree, key: jax.Array, *,
         run_seconds=run_seconds,
         num_episodes=num_episodes,
         num_steps=num_steps,
+        records=records,
+        episodes=None if records is None else episodes,
     )
