@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a dataset or run of another configuration in --out")
 
-    p = add("collect", "Collect a reward-free dataset with temporally correlated random actions.")
+    p = add("collect", "Collect a reward-free dataset with an exploration policy (correlated "
+            "random actions; a gait controller for ant_umaze).")
     p.add_argument("task", help="task name, e.g. reacher")
     p.add_argument("--out", required=True, help="dataset directory to create")
     p.add_argument("--obs", default="state", help="observation kind: state or pixels")
@@ -105,6 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--episode-length", type=int, default=None,
                    help="steps per episode (default: the task's episode length)")
     p.add_argument("--episodes-per-shard", type=int, default=500)
+    p.add_argument("--policy", choices=("auto", "ar1", "waypoint"), default="auto",
+                   help="exploration: ar1 (correlated random actions), waypoint (ant_umaze's "
+                        "gait controller walking to random waypoints), auto (waypoint for "
+                        "ant_umaze, else ar1) (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
 
@@ -294,9 +299,13 @@ def _collect(args) -> int:
 
     task = make(args.task, args.obs, image_size=args.image_size)
     length = task.episode_length if args.episode_length is None else args.episode_length
+    kind = args.policy
+    if kind == "auto":
+        kind = "waypoint" if args.task in data.POLICY_TASKS["waypoint"] else "ar1"
     config = data.CollectConfig(task=args.task, obs=args.obs, num_episodes=args.episodes,
                                 episode_length=length, episodes_per_shard=args.episodes_per_shard,
-                                seed=args.seed, image_size=args.image_size)
+                                seed=args.seed, image_size=args.image_size,
+                                policy=data.POLICIES[kind]())
     dataset = data.collect(config, args.out, overwrite=args.overwrite,
                            progress=not (args.quiet or args.json))
     summary = {"path": dataset.path, "task": dataset.task, "obs_kind": dataset.obs_kind,

@@ -72,6 +72,14 @@ def test_collect_unknown_task_names_the_known_tasks(capsys, tmp_path):
     assert not os.path.exists(tmp_path / "d")
 
 
+def test_collect_waypoint_policy_on_a_task_it_does_not_drive(capsys, tmp_path):
+    code, _, err = run_cli(["collect", "reacher", "--out", str(tmp_path / "d"), "--policy",
+                            "waypoint"], capsys)
+    assert code == 2
+    assert "waypoint" in err and "ant_umaze" in err and "reacher" in err
+    assert not os.path.exists(tmp_path / "d")
+
+
 def test_train_with_a_missing_dataset(capsys, tmp_path):
     code, _, err = run_cli(["train", "--data", str(tmp_path / "no-data"), "--run-dir",
                             str(tmp_path / "run")], capsys)
