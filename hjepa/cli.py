@@ -404,12 +404,8 @@ def _check_pictures(args) -> None:
         visualize.check_output_path(args.gif, ".gif", overwrite=args.overwrite, name="--gif")
 
 
-def _picture_task_checks(args, task, hierarchical: bool) -> None:
+def _picture_task_checks(args, task) -> None:
     """Raises ValueError when the pictures asked for cannot be made of this plan."""
-    flags = [f for f, v in (("--render", args.render), ("--gif", args.gif)) if v is not None]
-    if flags and hierarchical:
-        raise ValueError(f"{'/'.join(flags)}: not available for hierarchical plans yet (they "
-                         "record positions only); pass --flat to picture level 1 alone")
     if args.gif is not None and task.obs_kind != "pixels":
         raise ValueError(f"--gif: needs pixel observations; the task {task.name!r} has "
                          f"{task.obs_kind} observations (plan a pixel run, or use --render)")
@@ -465,7 +461,7 @@ def _plan(args) -> int:
         if args.task is None:
             raise ValueError("--task: required with --oracle (e.g. --task reacher)")
         task = make(args.task)
-        _picture_task_checks(args, task, hierarchical=False)
+        _picture_task_checks(args, task)
         result = evaluate.evaluate(task, jax.random.key(args.seed), num_episodes=args.episodes,
                                    planner_options=options, horizon=args.horizon, mesh=mesh,
                                    record=_recorder(args, task))
@@ -495,7 +491,7 @@ def _plan(args) -> int:
             hierarchical = False
         elif hierarchical:
             model = f"learned, {model_config.num_levels} levels"
-        _picture_task_checks(args, task, hierarchical)
+        _picture_task_checks(args, task)
         if hierarchical:
             upper = dict(options, noise_std=args.high_noise_std, noise_decay=1.0)
             levels = model_config.num_levels
@@ -503,7 +499,7 @@ def _plan(args) -> int:
                 task, jax.random.key(args.seed), model_config, params,
                 num_episodes=args.episodes, horizons=(args.high_horizon,) * (levels - 1)
                 + (args.horizon,), planner_options=(upper,) * (levels - 1) + (options,),
-                snap_radius=args.snap_radius, mesh=mesh)
+                snap_radius=args.snap_radius, mesh=mesh, record=_recorder(args, task))
         else:
             result = evaluate.evaluate(task, jax.random.key(args.seed),
                                        num_episodes=args.episodes, model_config=model_config,

@@ -187,7 +187,7 @@ def run_episodes(task: Task, run: Callable, params: PyTree, key: jax.Array, *,
     `run` may return `(final distance, (positions, records))` instead (`DistanceRecorder`
     with `extra`): the records are kept in `EvalResult.records`, the pairs in `.episodes`."""
     reset_key, plan_key = jax.random.split(key)
-    episodes = jax.vmap(task.reset)(jax.random.split(reset_key, num_episodes))
+    episodes = jax.jit(jax.vmap(task.reset))(jax.random.split(reset_key, num_episodes))
     keys = jax.random.split(plan_key, num_episodes)
     args = (params, episodes, keys)
     if mesh is None:

@@ -451,12 +451,14 @@ def episode_fn(task, config: HierarchyConfig, *, planner: Callable | tuple,
                options: dict | tuple, horizons: tuple[int, ...], num_steps: int,
                terminal_weights: float | tuple[float, ...] = 4.0, subgoal_step: int = 0,
                critic=None, critic_levels: tuple[int, ...] | None = None,
-               snap_radius: float | None = None):
+               snap_radius: float | None = None, record: Callable | None = None):
     """`(params, episode, key) -> (final distance, positions [T, P])` of one hierarchical
     MPC episode on `task`, for `hjepa.evaluate.run_episodes`. `params` is
     `{"model": hierarchy params, "critic": critic params or None}`; `critic` the critic's
     config (or None) and `critic_levels` the levels it costs (see `problems`); with
-    `snap_radius`, subgoals within it of the goal are replaced by the goal (`SnapSubgoal`)."""
+    `snap_radius`, subgoals within it of the goal are replaced by the goal (`SnapSubgoal`).
+    With `record` (a hashable `env_state -> pytree`, e.g. `hjepa.visualize.FrameRecorder`)
+    the episode returns `(final distance, (positions, records))`."""
     if len(horizons) != config.num_levels:
         raise ValueError(f"horizons: expected one per level ({config.num_levels}), got "
                          f"{len(horizons)}")
@@ -482,7 +484,7 @@ def episode_fn(task, config: HierarchyConfig, *, planner: Callable | tuple,
             env_state=episode.state, num_steps=num_steps, spans=spans,
             observe=EncodeForLevels(config, task), planner=planner, planner_options=options,
             set_goal=planners.replace_goal if snap_radius is None else SnapSubgoal(snap_radius),
-            subgoal_step=subgoal_step, record=evaluate_lib.DistanceRecorder(task))
+            subgoal_step=subgoal_step, record=evaluate_lib.DistanceRecorder(task, record))
         return task.distance(result.final_state, episode.goal), result.records
 
     return run
@@ -494,7 +496,8 @@ def evaluate(task, key: jax.Array, config: HierarchyConfig, params: PyTree, *,
              num_steps: int | None = None, terminal_weights: float | tuple[float, ...] = 4.0,
              subgoal_step: int = 0, mesh: jax.sharding.Mesh | None = None,
              critic: tuple[Any, PyTree] | None = None,
-             critic_levels: tuple[int, ...] | None = None, snap_radius: float | None = None):
+             critic_levels: tuple[int, ...] | None = None, snap_radius: float | None = None,
+             record: Callable | None = None):
     """Hierarchical MPC on `num_episodes` held-out start/goal pairs of `task`.
 
     Args:
@@ -503,6 +506,7 @@ def evaluate(task, key: jax.Array, config: HierarchyConfig, params: PyTree, *,
       terminal_weights: one for every level or one per level, top first.
       critic, critic_levels: a trained cost to go and the levels it costs (`problems`).
       snap_radius: subgoals within this latent distance of the goal become the goal.
+      record: what each step keeps besides the position (`EvalResult.records`), or None.
       Others as in `hjepa.evaluate.evaluate` (the same start/goal pairs for the same key).
 
     Returns:
@@ -518,7 +522,7 @@ def evaluate(task, key: jax.Array, config: HierarchyConfig, params: PyTree, *,
                      horizons=tuple(horizons), num_steps=num_steps,
                      terminal_weights=terminal_weights, subgoal_step=subgoal_step,
                      critic=None if critic is None else critic[0], critic_levels=critic_levels,
-                     snap_radius=snap_radius)
+                     snap_radius=snap_radius, record=record)
     run_params = {"model": params, "critic": None if critic is None else critic[1]}
     return evaluate_lib.run_episodes(task, run, run_params, key, num_episodes=num_episodes,
                                      num_steps=num_steps, mesh=mesh)

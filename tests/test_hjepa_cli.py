@@ -3,10 +3,13 @@ and the demo."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import subprocess
 import sys
+import zlib
 
 import pytest
 
@@ -244,11 +247,19 @@ def test_train_and_plan_a_two_level_hierarchy(capsys, tmp_path, tiny_dataset):
     assert "level2_prediction" in json.loads(out)["final_metrics"]
     code, out, err = run_cli(["plan", "--run-dir", run_dir, "--episodes", "2", "--samples", "4",
                               "--iterations", "1", "--horizon", "2", "--high-horizon", "2",
-                              "--snap-radius", "0.5", "--json"], capsys)
+                              "--snap-radius", "0.5", "--render", str(tmp_path / "h2.html"),
+                              "--json"], capsys)
     assert code == 0, err
     summary = json.loads(out)
     assert summary["model"] == "learned, 2 levels" and summary["episodes"] == 2
     assert 0.0 <= summary["success_rate"] <= 1.0
+    # the viewer of the first hierarchical episode: its start and every step
+    with open(tmp_path / "h2.html") as f:
+        page = f.read()
+    blob = re.search(r'var system = "([A-Za-z0-9+/=]+)"', page)
+    viewer = json.loads(zlib.decompress(base64.b64decode(blob.group(1))))
+    steps = 50  # reacher's episode length
+    assert len(viewer["states"]["x"]) == steps + 1
 
 
 def test_train_with_zero_levels_exits_2(capsys, tmp_path, tiny_dataset):
