@@ -161,7 +161,10 @@ def _write(rows: list[dict], path: str, meta: dict) -> None:
         "cost) are not counted and show in ms / step. Train s: world-model optimiser time "
         "(+ the critic's training for + critic rows).",
         "",
-        f"Reproduce: `{meta['command']}`",
+        f"Reproduce every row: `{reproduce_command(rows)}` (datasets, runs and critics are "
+        "reused from --work when present). Load average at the start of each task's rows: "
+        + (", ".join(f"{task} {load:.1f}" for task, load in _row_loads(rows).items())
+           or "not recorded") + ".",
         "",
         "| task | method | success | 95% CI | mean final dist | predictor calls / step "
         "| ms / step | train s |",
@@ -175,9 +178,11 @@ def _write(rows: list[dict], path: str, meta: dict) -> None:
             f"| {r['ms_per_step_amortised']:.2f} | {r['train_seconds']:.0f} |")
     lines += ["", "Methods (MPPI at every level; top level first):", ""]
     methods = {}
-    for r in rows:  # every method of the tasks in the table, in the order of the specs
-        for method in SPECS[r["task"]].methods:
-            methods.setdefault((r["task"] == "ant_umaze", method.name), method)
+    measured = {(r["task"], r["method"]) for r in rows}
+    for task, spec in SPECS.items():  # the methods of the table's rows, in the specs' order
+        for method in spec.methods:
+            if (task, method.name) in measured:
+                methods.setdefault((task == "ant_umaze", method.name), method)
     for (ant, _), method in methods.items():
         prefix = "ant_umaze " if ant else ""
         lines.append(f"- {prefix}{method.name}: horizons {method.horizons}, "
@@ -187,6 +192,23 @@ def _write(rows: list[dict], path: str, meta: dict) -> None:
                      f"{_critic_levels_text(method)}")
     data_lib.atomic_write_bytes(os.path.splitext(path)[0] + ".md",
                                 ("\n".join(lines) + "\n").encode())
+
+
+def reproduce_command(rows: list[dict]) -> str:
+    """The one command that measures every task in `rows` again."""
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    episodes = sorted({r["episodes"] for r in rows})
+    return (f"python -m benchmarks.hierarchy --tasks {','.join(tasks)}"
+            + (f" --episodes {episodes[0]}" if len(episodes) == 1 else ""))
+
+
+def _row_loads(rows: list[dict]) -> dict[str, float]:
+    """Task -> the 1-minute load average when its first row started (where recorded)."""
+    loads = {}
+    for r in rows:
+        if r.get("load_average") is not None:
+            loads.setdefault(r["task"], r["load_average"])
+    return loads
 
 
 def _critic_levels_text(method: Method) -> str:
@@ -279,6 +301,7 @@ def main(argv=None) -> int:
         for method in spec.methods:
             if args.methods and method.name not in args.methods.split(","):
                 continue
+            load = (hardware()["load_average"] or [None])[0]
             result = evaluate_method(spec, method, params, critic_params, episodes=args.episodes)
             successes = int(result.success.sum())
             row = {"task": name, "method": method.name, **result.summary(),
@@ -287,7 +310,8 @@ def main(argv=None) -> int:
                    "horizons": method.horizons, "samples": method.samples,
                    "iterations": method.iterations, "critic": method.critic,
                    "train_seconds": seconds + (critic_seconds if method.critic else 0.0),
-                   "train_steps": spec.train.steps, "dataset_transitions": transitions}
+                   "train_steps": spec.train.steps, "dataset_transitions": transitions,
+                   "load_average": load, "command": meta["command"]}
             print(json.dumps({k: row[k] for k in ("task", "method", "success_rate",
                                                   "mean_final_distance",
                                                   "ms_per_step_amortised")}), flush=True)
