@@ -138,10 +138,14 @@ def _parser() -> argparse.ArgumentParser:
 
     p = add("plan", "Plan closed-loop episodes to held-out goals with MPPI "
                     "(learned model or oracle).")
+    p.add_argument("task_name", nargs="?", default=None, metavar="TASK",
+                   help="task name, the same as --task (e.g. `hjepa plan two_rooms "
+                        "--pretrained`)")
     p.add_argument("--run-dir", help="trained run directory (learned model)")
-    p.add_argument("--pretrained", default=None, metavar="NAME",
+    p.add_argument("--pretrained", nargs="?", const="", default=None, metavar="NAME",
                    help="plan with a run shipped with hjepa (hjepa.pretrained), e.g. umaze_h2, "
-                        "with the planner settings it was measured with")
+                        "with the planner settings it was measured with; without NAME, the "
+                        "one shipped for TASK")
     p.add_argument("--task", default=None, help="task name (required with --oracle)")
     p.add_argument("--oracle", action="store_true", help="plan through the true physics")
     p.add_argument("--episodes", type=int, default=64)
@@ -375,10 +379,16 @@ PLAN_DEFAULTS = {"samples": 256, "horizon": 16, "iterations": 4, "temperature": 
 
 def _plan_settings(args) -> None:
     """Fills the planner flags not given: a pretrained run's measured settings, else defaults."""
+    if args.task_name is not None:
+        if args.task is not None and args.task != args.task_name:
+            raise ValueError(f"TASK: given twice, as {args.task_name!r} and --task {args.task!r}")
+        args.task = args.task_name
     measured = {}
     if args.pretrained is not None:
         from hjepa import pretrained
 
+        if args.pretrained == "":
+            args.pretrained = pretrained.for_task(args.task)
         if args.run_dir is not None:
             raise ValueError("--pretrained: give --pretrained or --run-dir, not both")
         args.run_dir = pretrained.path(args.pretrained)

@@ -268,3 +268,25 @@ def test_train_with_zero_levels_exits_2(capsys, tmp_path, tiny_dataset):
     assert code == 2
     assert "num_levels: expected a positive integer" in err
     assert not (tmp_path / "h0").exists()
+
+
+def test_plan_a_task_with_its_shipped_run(capsys):
+    """`hjepa plan two_rooms --pretrained`: the run shipped for the task, its planner
+    settings where no flag overrides them."""
+    code, out, err = run_cli(["plan", "two_rooms", "--pretrained", "--episodes", "2",
+                              "--samples", "4", "--iterations", "1", "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["pretrained"] == "two_rooms" and summary["task"] == "two_rooms"
+    assert summary["num_samples"] == 4 and summary["episodes"] == 2
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["plan", "pusher", "--pretrained"], ["no run is shipped", "'pusher'", "umaze_h2 (umaze)"]),
+    (["plan", "reacher", "--task", "umaze", "--oracle"], ["given twice", "'reacher'", "'umaze'"]),
+])
+def test_plan_task_argument_errors(capsys, argv, words):
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2
+    for word in words:
+        assert word in err

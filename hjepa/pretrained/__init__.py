@@ -65,3 +65,13 @@ def path(name: str) -> str:
     if name not in PRETRAINED:
         raise ValueError(f"pretrained: expected one of {sorted(PRETRAINED)}, got {name!r}")
     return os.path.join(HERE, name)
+
+
+def for_task(task: str | None) -> str:
+    """The name of the run shipped for `task` (the first listed when there are several)."""
+    names = [name for name, entry in PRETRAINED.items() if entry.task == task]
+    if not names:
+        shipped = ", ".join(f"{name} ({entry.task})" for name, entry in PRETRAINED.items())
+        raise ValueError(f"--pretrained: no run is shipped for task {task!r}; shipped: "
+                         f"{shipped}; or pass --pretrained NAME")
+    return names[0]
