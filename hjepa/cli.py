@@ -165,8 +165,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--snap-radius", type=float, default=None,
                    help="hierarchical runs: subgoals within this latent distance of the goal "
                         "become the goal")
-    g = p.add_argument_group("pictures", "What the first episodes looked like (flat learned "
-                                         "or oracle planning).")
+    g = p.add_argument_group("pictures", "What the first episodes looked like (learned, "
+                                         "hierarchical or oracle planning).")
     g.add_argument("--render", default=None, metavar="OUT.html",
                    help="write Brax's HTML viewer of the first --render-episodes episodes, one "
                         "after another (the page loads three.js from a CDN)")
