@@ -2,11 +2,15 @@
 
     python -m benchmarks.reacher_planners --run-dir hjepa-demo/run [--episodes 64]
         [--oracle-episodes 64] [--planners mppi,cem,gd,beam] [--json PATH] [--markdown PATH]
+        [--seed 10000] [--override '{"num_samples": 512}'] [--horizon H]
 
 Each row: task, model (oracle: true Brax physics; learned: the JEPA in --run-dir), planner,
 its budget, success rate with a 95% Wilson interval, mean final distance, planning time per
 MPC step (amortised over the batched episodes), predictor calls per step, compile time, and
-the hardware. The same start/goal pairs (seed 10000) are used for every row.
+the hardware. The same start/goal pairs (--seed, default 10000: the held-out pairs every
+reported figure uses) are used for every row. Tune on another seed (e.g. --seed 20000) with
+--override (a JSON dict merged into the options of every selected planner) and --horizon, so
+that the figures on seed 10000 stay held out.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ from hjepa.tasks import make
 LEARNED = {
     "mppi": (planners.mppi, dict(num_samples=256, iterations=4, temperature=0.03,
                                  noise_std=0.3, noise_decay=0.6), 16),
+    # Tuned on seed 20000 (64 episodes, 2 CPU cores): these settings did best there as they
+    # are (62/64, mean final distance 0.0120) against keep_elites=4 (60/64, 0.0178) and
+    # num_samples=512, num_elites=32 (59/64, 0.0124, twice the calls).
     "cem": (planners.cem, dict(num_samples=256, num_elites=16, iterations=4, noise_std=0.3,
                                min_std=0.02), 16),
     "gd": (planners.gradient_descent, dict(iterations=20, num_candidates=16, learning_rate=0.1,
@@ -39,8 +46,11 @@ LEARNED = {
 ORACLE = {
     "mppi": (planners.mppi, dict(num_samples=64, iterations=2, temperature=0.1, noise_std=0.3),
              12),
+    # keep_elites=4 (iCEM: the 4 best elites are rescored in the next iteration and MPC step)
+    # was chosen on the start/goal pairs of seed 20000 (16 episodes: 15/16, mean final
+    # distance 0.0064, against 14/16, 0.0078 without), not on the reported seed 10000.
     "cem": (planners.cem, dict(num_samples=64, num_elites=8, iterations=2, noise_std=0.3,
-                               min_std=0.02), 12),
+                               min_std=0.02, keep_elites=4), 12),
     "gd": (planners.gradient_descent, dict(iterations=8, num_candidates=8, learning_rate=0.1,
                                            noise_std=0.3), 12),
     "beam": (planners.beam_search, dict(beam_width=8, branching=8, iterations=1,
@@ -49,8 +59,14 @@ ORACLE = {
 
 
 def calls_per_step(name: str, options: dict, horizon: int) -> int:
-    """Predictor (or physics) step evaluations per MPC step (a gradient counts as one)."""
-    if name in ("mppi", "cem"):
+    """Predictor (or physics) step evaluations per MPC step (a gradient counts as one).
+
+    CEM's carried elites (`keep_elites`) are scored again in every iteration, so they count.
+    """
+    if name == "cem":
+        population = options["num_samples"] + options.get("keep_elites", 0)
+        return population * options["iterations"] * horizon
+    if name == "mppi":
         return options["num_samples"] * options["iterations"] * horizon
     if name == "gd":
         return options["num_candidates"] * options["iterations"] * horizon
@@ -77,7 +93,15 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default="learned,oracle")
     parser.add_argument("--json", default=None)
     parser.add_argument("--markdown", default=None)
+    parser.add_argument("--seed", type=int, default=10_000,
+                        help="start/goal pairs (default 10000, the held-out reported pairs)")
+    parser.add_argument("--override", default=None,
+                        help="JSON dict merged into every selected planner's options (tuning)")
+    parser.add_argument("--horizon", type=int, default=None, help="override the horizon")
     args = parser.parse_args(argv)
+    override = json.loads(args.override) if args.override else {}
+    if not isinstance(override, dict):
+        parser.error(f"--override: expected a JSON object, got {args.override!r}")
     task = make("reacher")
     names = args.planners.split(",")
     rows = []
@@ -90,15 +114,18 @@ def main(argv=None) -> int:
     for model in args.models.split(","):
         for name in names:
             planner, options, horizon = (LEARNED if model == "learned" else ORACLE)[name]
+            options = {**options, **override}
+            horizon = args.horizon or horizon
             n = args.episodes if model == "learned" else args.oracle_episodes
             result = evaluate_lib.evaluate(
-                task, jax.random.key(10_000), num_episodes=n,
+                task, jax.random.key(args.seed), num_episodes=n,
                 model_config=model_config if model == "learned" else None,
                 params=params if model == "learned" else None,
                 planner=planner, planner_options=options, horizon=horizon)
             successes = int(result.success.sum())
             low, high = wilson(successes, n)
             row = {"task": "reacher", "model": model, "planner": name, "horizon": horizon,
+                   "seed": args.seed,
                    "options": options, "episodes": n, "success_rate": successes / n,
                    "success_ci95": [low, high],
                    "mean_final_distance": float(result.final_distance.mean()),
@@ -135,7 +162,8 @@ def markdown(out: dict) -> str:
     lines = [
         f"Reacher, closed-loop MPC, 50 steps per episode; hardware: {hw['platform']} "
         f"({', '.join(sorted(set(hw['devices'])))}; host {hw['cpu']}, {hw['cpu_count']} cores), "
-        f"jax {hw['versions'].get('jax')}.",
+        f"jax {hw['versions'].get('jax')}. Start/goal pairs: seed "
+        f"{', '.join(str(s) for s in sorted({r.get('seed', 10_000) for r in out['rows']}))}.",
         "",
         "| model | planner | budget | episodes | success (95% CI) | mean final dist | "
         "ms / step | calls / step | compile s |",
