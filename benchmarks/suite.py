@@ -87,6 +87,24 @@ PLANNERS: dict[str, PlannerEntry] = {
 }
 
 
+HIERARCHICAL_OPTIONS = ("high_horizon", "high_noise_std", "snap_radius")
+
+
+def _hierarchical_calls(options: dict, horizon: int) -> int:
+    """Two levels of MPPI (the same samples and iterations), plus the subgoal rollout."""
+    from hjepa.hierarchy import predictor_calls_per_step
+
+    high = options["high_horizon"]
+    return predictor_calls_per_step((high, horizon), (options["num_samples"],) * 2,
+                                    (options["iterations"],) * 2)
+
+
+# "hierarchical": MPPI on macro-actions (horizon high_horizon, noise high_noise_std), whose
+# first predicted latent is the goal of MPPI on primitive actions (`hjepa.hierarchy`); only
+# the hierarchical model plans with it.
+PLANNERS["hierarchical"] = PlannerEntry(planners.mppi, _hierarchical_calls, "num_samples")
+
+
 def register_planner(name: str, entry: PlannerEntry) -> None:
     """Adds a planner to the suite (e.g. "hierarchical"); its name can then go in budgets."""
     PLANNERS[name] = entry
@@ -140,6 +158,9 @@ class Budget:
             text = f"{o['num_candidates']} starts x {o['iterations']} steps"
         elif self.planner == "beam":
             text = f"width {o['beam_width']} x {o['branching']} branches x {o['iterations']} rounds"
+        elif self.planner == "hierarchical":
+            return (f"{o['num_samples']} samples x {o['iterations']} it per level, "
+                    f"H{o['high_horizon']} macro + H{self.horizon}")
         else:
             text = ", ".join(f"{k}={v}" for k, v in self.options)
         return f"{text}, H{self.horizon}"
@@ -163,6 +184,9 @@ class TaskSpec:
       learned: one budget per planner for the learned model.
       oracle: one budget per planner for the oracle (true physics costs more per call).
       terminal_weight: weight of the terminal latent distance (learned model).
+      hierarchy: the two-level JEPA of the "hierarchical" model, `hjepa.hierarchy.make_config`
+        options (chunk, macro_size) plus its training `window`; empty: no hierarchical rows.
+      hierarchical: budgets (planner "hierarchical") for the hierarchical model.
     """
 
     task: str
@@ -173,6 +197,13 @@ class TaskSpec:
     learned: tuple[Budget, ...]
     oracle: tuple[Budget, ...]
     terminal_weight: float = 4.0
+    hierarchy: tuple[tuple[str, Any], ...] = ()
+    hierarchical: tuple[Budget, ...] = ()
+
+    def budgets(self, model: str) -> tuple[Budget, ...]:
+        """The budgets that `model` plans with."""
+        return {"oracle": self.oracle, "hierarchical": self.hierarchical}.get(model,
+                                                                             self.learned)
 
     @property
     def name(self) -> str:
@@ -183,7 +214,10 @@ class TaskSpec:
                 "model": dict(self.model), "train": self.train.to_dict(),
                 "learned": [b.to_dict() for b in self.learned],
                 "oracle": [b.to_dict() for b in self.oracle],
-                "terminal_weight": self.terminal_weight}
+                "terminal_weight": self.terminal_weight,
+                **({"hierarchy": dict(self.hierarchy),
+                    "hierarchical": [b.to_dict() for b in self.hierarchical]}
+                   if self.hierarchy else {})}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,14 +329,21 @@ FULL = Profile(
               oracle=_budgets(32, samples=128, iterations=3, elites=16, temperature=0.1,
                               noise_std=0.6, gd_candidates=8, gd_iterations=8, beam=8,
                               oracle=True)),
-        _spec("umaze", episodes=3000, length=200, steps=5000, latent=32, hidden=256,
-              batch=256,
-              learned=_budgets(32, samples=512, iterations=4, elites=32, temperature=0.03,
-                               noise_std=0.6, gd_candidates=16, gd_iterations=20, beam=16),
-              oracle=_budgets(32, samples=128, iterations=3, elites=16, temperature=0.1,
-                              noise_std=0.6, gd_candidates=8, gd_iterations=8, beam=8,
-                              oracle=True)),
+        dataclasses.replace(
+            _spec("umaze", episodes=3000, length=200, steps=5000, latent=32, hidden=256,
+                  batch=256,
+                  learned=_budgets(32, samples=512, iterations=4, elites=32, temperature=0.03,
+                                   noise_std=0.6, gd_candidates=16, gd_iterations=20, beam=16),
+                  oracle=_budgets(32, samples=128, iterations=3, elites=16, temperature=0.1,
+                                  noise_std=0.6, gd_candidates=8, gd_iterations=8, beam=8,
+                                  oracle=True)),
+            # the settings of benchmarks/hierarchy.py's umaze rows, with 4x the samples
+            hierarchy=(("chunk", 8), ("macro_size", 2), ("window", 32)),
+            hierarchical=(Budget.of("hierarchical", 8, num_samples=512, iterations=4,
+                                    temperature=0.03, noise_std=0.6, noise_decay=0.5,
+                                    high_horizon=8, high_noise_std=1.0, snap_radius=1.0),)),
     ),
+    models=("learned", "oracle", "hierarchical"),
     episodes=128, oracle_episodes=64, budget_scales=(0.125, 0.25, 0.5, 1.0),
     sweep_models=("learned", "oracle"), seeds=(0, 1, 2),
 )
@@ -323,7 +364,11 @@ TINY = Profile(
                              noise_std=0.3, gd_candidates=2, gd_iterations=2, beam=2),
             oracle=_budgets(4, samples=4, iterations=1, elites=2, temperature=0.1,
                             noise_std=0.3, gd_candidates=2, gd_iterations=1, beam=2,
-                            oracle=True)),
+                            oracle=True),
+            hierarchy=(("chunk", 2), ("macro_size", 2), ("base_window", 4), ("window", 4)),
+            hierarchical=(Budget.of("hierarchical", 4, num_samples=8, iterations=2,
+                                    temperature=0.1, noise_std=0.3, noise_decay=1.0,
+                                    high_horizon=2, high_noise_std=1.0, snap_radius=None),)),
     ),
     models=("learned",), episodes=2, oracle_episodes=2, budget_scales=(0.5, 1.0),
 )
@@ -343,13 +388,15 @@ class ModelRun(NamedTuple):
       evaluate: `(task, key, num_episodes, planner_fn, options, horizon) -> EvalResult`.
       problem: `(task, episode) -> planners.Problem` for one open-loop plan (cost traces).
       info: JSON-ready facts for the rows (training time, dataset size, configs).
+      traces: whether rows get a cost trace of one open-loop plan (through `problem`).
     """
 
     name: str
     obs: str
     evaluate: Callable[..., evaluate_lib.EvalResult]
-    problem: Callable[[Task, Episode], planners.Problem]
+    problem: Callable[[Task, Episode], planners.Problem] | None
     info: dict
+    traces: bool = True
 
 
 def _oracle(spec: TaskSpec, task: Task, seed: int, work: str, log: Callable) -> ModelRun:
@@ -415,9 +462,58 @@ def _learned(spec: TaskSpec, task: Task, seed: int, work: str, log: Callable) ->
     return ModelRun("learned", spec.obs, run, problem, info)
 
 
-# name -> (spec, task, seed, work dir, log) -> ModelRun. The hierarchical JEPA plugs in here:
-#   register_model("hierarchical", build_hierarchical)   (with its planner via register_planner)
-MODELS: dict[str, Callable[..., ModelRun]] = {"learned": _learned, "oracle": _oracle}
+def _hierarchical(spec: TaskSpec, task: Task, seed: int, work: str, log: Callable) -> ModelRun:
+    """A two-level JEPA (`hjepa.hierarchy`) on the learned model's dataset, planned with
+    MPPI at both levels (`planners.hierarchical_mpc`). No cost trace: a hierarchical plan
+    has one per level."""
+    from hjepa import hierarchy
+
+    if not spec.hierarchy:
+        raise ValueError(f"models: {spec.name} has no hierarchy settings for 'hierarchical'")
+    name = f"{spec.task}_{spec.obs}_seed{seed}"
+    options = dict(spec.hierarchy)
+    window = options.pop("window")
+    collect = dataclasses.replace(spec.collect, seed=seed)
+    train_config = dataclasses.replace(spec.train, seed=seed, window=window)
+    data_path = os.path.join(work, "data", name)
+    run_dir = os.path.join(work, "runs", name + "_hierarchy")
+    dataset = data_lib.collect_or_load(collect, data_path, progress=False)
+    base = ModelConfig(obs_shape=tuple(task.obs_shape), action_size=task.action_size,
+                       **dict(spec.model))
+    config = hierarchy.make_config(base, num_levels=2, **options)
+    log(f"{spec.name} seed {seed}: training a two-level JEPA, {train_config.steps} steps -> "
+        f"{run_dir}")
+    state = train_lib.fit(config, train_config, dataset, run_dir, progress=False)
+    metrics = _last_line(os.path.join(run_dir, "metrics.jsonl"))
+    info = {
+        "train_seconds": train_seconds_from_metrics(run_dir),
+        "train_steps": train_config.steps,
+        "final_loss": metrics.get("loss"),
+        "final_prediction_loss": metrics.get("prediction"),
+        "final_level2_prediction_loss": metrics.get("level2_prediction"),
+        "dataset_episodes": dataset.num_episodes,
+        "dataset_episode_length": dataset.episode_length,
+        "dataset_transitions": dataset.num_episodes * dataset.episode_length,
+        "dataset_bytes": _dir_bytes(dataset.path),
+        "model_config": config.to_dict(),
+    }
+    params = state.params
+
+    def run(task, key, num_episodes, planner, options, horizon):
+        low = {k: v for k, v in options.items() if k not in HIERARCHICAL_OPTIONS}
+        high = dict(low, noise_std=options["high_noise_std"], noise_decay=1.0)
+        return hierarchy.evaluate(task, key, config, params, num_episodes=num_episodes,
+                                  horizons=(options["high_horizon"], horizon), planner=planner,
+                                  planner_options=(high, low),
+                                  terminal_weights=spec.terminal_weight,
+                                  snap_radius=options.get("snap_radius"))
+
+    return ModelRun("hierarchical", spec.obs, run, None, info, traces=False)
+
+
+# name -> (spec, task, seed, work dir, log) -> ModelRun; `register_model` adds more.
+MODELS: dict[str, Callable[..., ModelRun]] = {"learned": _learned, "oracle": _oracle,
+                                              "hierarchical": _hierarchical}
 
 
 def register_model(name: str, builder: Callable[..., ModelRun]) -> None:
@@ -531,7 +627,7 @@ def run(profile: Profile, *, out_dir: str = "benchmarks/results", work: str = "h
             raise ValueError(f"models: unknown model {name!r}; known: {sorted(MODELS)} "
                              "(register_model adds one)")
     for spec in profile.tasks:
-        for budget in (*spec.learned, *spec.oracle):
+        for budget in (*spec.learned, *spec.oracle, *spec.hierarchical):
             if budget.planner not in PLANNERS:
                 raise ValueError(f"planner: unknown planner {budget.planner!r} in {spec.name}; "
                                  f"known: {sorted(PLANNERS)}")
@@ -550,7 +646,7 @@ def run(profile: Profile, *, out_dir: str = "benchmarks/results", work: str = "h
         task = spec.collect.make_task()
         for seed in profile.seeds:
             for model_name in profile.models:
-                budgets = spec.oracle if model_name == "oracle" else spec.learned
+                budgets = spec.budgets(model_name)
                 scales = profile.budget_scales if model_name in profile.sweep_models else (1.0,)
                 obs = "-" if model_name == "oracle" else spec.obs
                 if model_name == "oracle" and seed != profile.seeds[0]:
@@ -570,7 +666,7 @@ def run(profile: Profile, *, out_dir: str = "benchmarks/results", work: str = "h
                     result = model.evaluate(task, key, n, entry.fn, scaled.kwargs,
                                             scaled.horizon)
                     row = make_row(spec, model, scaled, scale, seed, profile.eval_seed, result)
-                    if scale == 1.0:
+                    if scale == 1.0 and model.traces:
                         row["trace"] = cost_trace(model, task, scaled,
                                                   jax.random.fold_in(key, 1))
                     results["rows"].append(row)
@@ -860,7 +956,9 @@ def select(profile: Profile, *, only: str | None = None, models: str | None = No
         keep = names(planner_names, list(PLANNERS), "planners")
         profile = dataclasses.replace(profile, tasks=tuple(
             dataclasses.replace(t, learned=tuple(b for b in t.learned if b.planner in keep),
-                                oracle=tuple(b for b in t.oracle if b.planner in keep))
+                                oracle=tuple(b for b in t.oracle if b.planner in keep),
+                                hierarchical=tuple(b for b in t.hierarchical
+                                                   if b.planner in keep))
             for t in profile.tasks))
     return profile
 

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 
+import numpy as np
 import pytest
 
 from benchmarks import suite
@@ -39,8 +40,8 @@ def test_select_names_the_unknown_entry():
         suite.select(suite.QUICK, planner_names="mppi,nope")
     with pytest.raises(ValueError, match="--only.*pusher"):
         suite.select(suite.QUICK, only="pusher")
-    with pytest.raises(ValueError, match="--models.*hierarchical"):
-        suite.select(suite.QUICK, models="hierarchical")
+    with pytest.raises(ValueError, match="--models.*nope"):
+        suite.select(suite.QUICK, models="learned,nope")
     picked = suite.select(suite.QUICK, only="two_rooms", planner_names="gd", models="oracle")
     assert [t.task for t in picked.tasks] == ["two_rooms"] and picked.models == ("oracle",)
     assert [b.planner for b in picked.tasks[0].learned] == ["gd"]
@@ -189,3 +190,23 @@ def test_rows_are_written_as_they_finish_never_overwritten_and_resumed(tmp_path,
     again = suite.run(profile, out_dir=out, work=work, overwrite=True, plots=False,
                       log=lambda _: None)
     assert len(again["rows"]) == 4 and len(again["sessions"]) == 1
+
+
+def test_tiny_profile_hierarchical_model_end_to_end(tmp_path):
+    """The hierarchical JEPA in the suite: a two-level model trained on the tiny profile's
+    data, planned with MPPI at both levels; counted calls, no cost trace."""
+    profile = dataclasses.replace(suite.select(suite.TINY, models="hierarchical"),
+                                  budget_scales=(1.0,))
+    results = suite.run(profile, out_dir=str(tmp_path / "out"), work=str(tmp_path / "work"),
+                        log=lambda _: None, plots=False)
+    (row,) = results["rows"]
+    assert (row["task"], row["obs"], row["model"], row["planner"]) == (
+        "reacher", "state", "hierarchical", "hierarchical")
+    # level 2: 8 samples x 2 it x 2 macro-actions, level 1: 8 x 2 x 4, subgoal rollout: 2
+    assert row["calls_per_step"] == 8 * 2 * 2 + 8 * 2 * 4 + 2
+    assert row["model_config"]["kind"] == "hierarchy"
+    assert row["budget_text"] == "8 samples x 2 it per level, H2 macro + H4"
+    assert np.isfinite(row["final_level2_prediction_loss"]) and "trace" not in row
+    assert 0.0 <= row["mean_final_distance"] < 0.5 and row["episodes"] == 2
+    with open(results["paths"]["markdown"]) as f:
+        assert "| hierarchical | hierarchical |" in f.read()
