@@ -44,6 +44,11 @@ def test_quickstart_runs_clean(tmp_path):
     for expected in ("MPPI", "CEM", "gradient descent", "closed loop (MPC)",
                      "fingertip distance to the goal"):
         assert expected in text, expected
+    # the viewer: ORACLE_HORIZON = 4 steps + the start, written and shown inline
+    assert "viewer of 5 frames written to reacher_plan.html" in text
+    assert os.path.getsize(tmp_path / "reacher_plan.html") > 1000
+    shown = [o for o in _outputs(nb, "execute_result") if "text/html" in o.get("data", {})]
+    assert len(shown) == 1 and "three" in shown[0]["data"]["text/html"]
     # every planner beats doing nothing on the hand-written problem
     costs = {line.split(" cost ")[0].strip(): float(line.split(" cost ")[1].split()[0])
              for line in text.splitlines() if " cost " in line}
