@@ -116,15 +116,7 @@ def _spec(task: str, episodes: int, length: int) -> Spec:
 # ant). Level 2 sees 8 steps (0.4 s, two thirds of a gait cycle) as a 4-d macro-action.
 ANT_LEVEL = hierarchy.LevelConfig(chunk=8, macro_size=4, predictor_hidden=(256, 256),
                                   chunk_hidden=(256, 256))
-ANT_METHODS = (
-    Method("flat H16", (16,), (128,), (4,), (0.6,), noise_decay=(0.5,)),
-    Method("hierarchical", (8, 8), (128, 128), (4, 4), (1.0, 0.6), terminal_weights=(4.0, 4.0),
-           snap_radius=1.0, noise_decay=(1.0, 0.5)),
-    Method("flat H16 + critic", (16,), (128,), (4,), (0.6,), critic=True, noise_decay=(0.5,)),
-    Method("hierarchical + critic at level 2", (8, 8), (128, 128), (4, 4), (1.0, 0.6),
-           terminal_weights=(4.0, 4.0), critic=True, critic_levels=(2,), snap_radius=1.0,
-           noise_decay=(1.0, 0.5)),
-)
+ANT_METHODS = tuple(m for m in MAZE_METHODS if m.name != "flat H32")  # 500-step episodes
 
 
 def _ant_spec(episodes: int) -> Spec:

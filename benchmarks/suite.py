@@ -413,21 +413,21 @@ def _oracle(spec: TaskSpec, task: Task, seed: int, work: str, log: Callable) -> 
     return ModelRun("oracle", "-", run, problem, {"train_seconds": None})
 
 
-def _learned(spec: TaskSpec, task: Task, seed: int, work: str, log: Callable) -> ModelRun:
-    """Collects (or reuses) the dataset, trains (or resumes) the JEPA, plans through it."""
+def _collect_and_train(spec: TaskSpec, seed: int, work: str, log: Callable, model_config,
+                       train_config: train_lib.TrainConfig, run_name: str,
+                       what: str = "") -> tuple[Any, dict]:
+    """Collects (or reuses) the spec's dataset for `seed` and trains (or resumes) a model of
+    `model_config` on it in `work/runs/run_name`. Returns (params, the rows' facts)."""
     name = f"{spec.task}_{spec.obs}_seed{seed}"
     collect = dataclasses.replace(spec.collect, seed=seed)
-    train_config = dataclasses.replace(spec.train, seed=seed)
     data_path = os.path.join(work, "data", name)
-    run_dir = os.path.join(work, "runs", name)
+    run_dir = os.path.join(work, "runs", run_name)
     log(f"{spec.name} seed {seed}: dataset of {collect.num_episodes} episodes x "
         f"{collect.episode_length} steps -> {data_path}")
     t0 = time.perf_counter()
     dataset = data_lib.collect_or_load(collect, data_path, progress=False)
     collect_seconds = time.perf_counter() - t0
-    model_config = ModelConfig(obs_shape=tuple(task.obs_shape), action_size=task.action_size,
-                               **dict(spec.model))
-    log(f"{spec.name} seed {seed}: training {train_config.steps} steps -> {run_dir}")
+    log(f"{spec.name} seed {seed}: training {what}{train_config.steps} steps -> {run_dir}")
     t0 = time.perf_counter()
     state = train_lib.fit(model_config, train_config, dataset, run_dir, progress=False)
     train_wall = time.perf_counter() - t0
@@ -445,7 +445,18 @@ def _learned(spec: TaskSpec, task: Task, seed: int, work: str, log: Callable) ->
         "dataset_bytes": _dir_bytes(dataset.path),
         "model_config": model_config.to_dict(),
     }
-    params = state.params
+    if "level2_prediction" in metrics:
+        info["final_level2_prediction_loss"] = metrics["level2_prediction"]
+    return state.params, info
+
+
+def _learned(spec: TaskSpec, task: Task, seed: int, work: str, log: Callable) -> ModelRun:
+    """Collects (or reuses) the dataset, trains (or resumes) the JEPA, plans through it."""
+    model_config = ModelConfig(obs_shape=tuple(task.obs_shape), action_size=task.action_size,
+                               **dict(spec.model))
+    params, info = _collect_and_train(spec, seed, work, log, model_config,
+                                      dataclasses.replace(spec.train, seed=seed),
+                                      f"{spec.task}_{spec.obs}_seed{seed}")
     terminal_weight = spec.terminal_weight
 
     def run(task, key, num_episodes, planner, options, horizon):
@@ -470,34 +481,15 @@ def _hierarchical(spec: TaskSpec, task: Task, seed: int, work: str, log: Callabl
 
     if not spec.hierarchy:
         raise ValueError(f"models: {spec.name} has no hierarchy settings for 'hierarchical'")
-    name = f"{spec.task}_{spec.obs}_seed{seed}"
     options = dict(spec.hierarchy)
     window = options.pop("window")
-    collect = dataclasses.replace(spec.collect, seed=seed)
-    train_config = dataclasses.replace(spec.train, seed=seed, window=window)
-    data_path = os.path.join(work, "data", name)
-    run_dir = os.path.join(work, "runs", name + "_hierarchy")
-    dataset = data_lib.collect_or_load(collect, data_path, progress=False)
     base = ModelConfig(obs_shape=tuple(task.obs_shape), action_size=task.action_size,
                        **dict(spec.model))
     config = hierarchy.make_config(base, num_levels=2, **options)
-    log(f"{spec.name} seed {seed}: training a two-level JEPA, {train_config.steps} steps -> "
-        f"{run_dir}")
-    state = train_lib.fit(config, train_config, dataset, run_dir, progress=False)
-    metrics = _last_line(os.path.join(run_dir, "metrics.jsonl"))
-    info = {
-        "train_seconds": train_seconds_from_metrics(run_dir),
-        "train_steps": train_config.steps,
-        "final_loss": metrics.get("loss"),
-        "final_prediction_loss": metrics.get("prediction"),
-        "final_level2_prediction_loss": metrics.get("level2_prediction"),
-        "dataset_episodes": dataset.num_episodes,
-        "dataset_episode_length": dataset.episode_length,
-        "dataset_transitions": dataset.num_episodes * dataset.episode_length,
-        "dataset_bytes": _dir_bytes(dataset.path),
-        "model_config": config.to_dict(),
-    }
-    params = state.params
+    params, info = _collect_and_train(spec, seed, work, log, config,
+                                      dataclasses.replace(spec.train, seed=seed, window=window),
+                                      f"{spec.task}_{spec.obs}_seed{seed}_hierarchy",
+                                      what="a two-level JEPA, ")
 
     def run(task, key, num_episodes, planner, options, horizon):
         low = {k: v for k, v in options.items() if k not in HIERARCHICAL_OPTIONS}
