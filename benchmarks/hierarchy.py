@@ -25,9 +25,7 @@ import dataclasses
 import json
 import os
 import sys
-import time
 
-import flax.serialization
 import jax
 
 import planners
@@ -222,25 +220,14 @@ def _train(spec: Spec, work: str) -> tuple[object, float, int]:
 def _critic(spec: Spec, run_dir: str, dataset, model_params) -> tuple[object, float]:
     """The critic trained on the run's latents; cached in the run directory with its config
     and training time (retrained when the config differs)."""
-    path = os.path.join(run_dir, "critic.msgpack")
-    record_path = os.path.join(run_dir, "critic.json")
-    wanted = dataclasses.asdict(spec.critic)
-    like = critic_lib.init(spec.critic, jax.random.key(0), spec.model.latent_size)
-    if os.path.exists(path) and os.path.exists(record_path):
-        with open(record_path) as f:
-            record = json.load(f)
-        if record["config"] == json.loads(json.dumps(wanted)):
-            with open(path, "rb") as f:
-                return flax.serialization.from_bytes(like, f.read()), record["seconds"]
-    t0 = time.perf_counter()
-    params, history = critic_lib.fit(spec.critic, dataset, hierarchy.Encoder(spec.model),
-                                     model_params, latent_size=spec.model.latent_size)
-    seconds = time.perf_counter() - t0
-    print(json.dumps({"critic": history[-1]}), flush=True)
-    data_lib.atomic_write_bytes(path, flax.serialization.to_bytes(params))
-    data_lib.atomic_write_json(record_path, {"config": wanted, "seconds": seconds,
-                                             "history": history})
-    return params, seconds
+
+    def train():
+        params, history = critic_lib.fit(spec.critic, dataset, hierarchy.Encoder(spec.model),
+                                         model_params, latent_size=spec.model.latent_size)
+        print(json.dumps({"critic": history[-1]}), flush=True)
+        return params, history
+
+    return critic_lib.fit_cached(spec.critic, run_dir, spec.model.latent_size, train)
 
 
 def train_seconds(run_dir: str) -> float:

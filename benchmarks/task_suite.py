@@ -5,8 +5,10 @@
 
 For each (task, obs) entry of `SPECS`: collect a reward-free dataset (reused when present),
 train the JEPA (resumed when interrupted), then run MPPI closed-loop on held-out start/goal
-pairs (seed 10000) with the learned model; the oracle row plans through the true physics
-(observation kind does not matter to it, so it is measured once per task). Each row records
+pairs (seed 10000) with the learned model; where the spec has a critic, it is trained on the
+run's latents (`hjepa.critic`) and a "learned + critic" row plans with its steps to go as the
+cost; the oracle row plans through the true physics (observation kind does not matter to it,
+so it is measured once per task). Each row records
 success with a 95% Wilson interval, mean final distance, ms per MPC step amortised over the
 batched episodes, the planning time of a 200-step episode at that rate, predictor (or
 physics) calls per step, training and collection time, dataset size, and the hardware.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -27,10 +30,13 @@ import time
 import jax
 
 import planners
+from benchmarks.hierarchy import train_seconds as run_train_seconds
 from benchmarks.reacher_planners import wilson
+from hjepa import critic as critic_lib
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
 from hjepa import losses
+from hjepa import model as model_lib
 from hjepa import train as train_lib
 from hjepa.demo import PlannerConfig, hardware
 from hjepa.model import ModelConfig
@@ -48,6 +54,10 @@ class Spec:
     planner: PlannerConfig
     oracle_planner: PlannerConfig | None = None  # None: no oracle row from this spec
     oracle_episodes: int = 64
+    # With a critic: a second learned row whose planning cost is the critic's steps to go
+    # (trained on the run's latents), planned with `critic_planner`.
+    critic: critic_lib.CriticConfig | None = None
+    critic_planner: PlannerConfig | None = None
 
 
 def _collect(task: str, obs: str, episodes: int, length: int, image_size: int = 32,
@@ -67,6 +77,10 @@ REACHER_ORACLE = PlannerConfig(horizon=12, num_samples=64, iterations=2, tempera
                                noise_decay=1.0)
 MAZE_MPPI = PlannerConfig(horizon=24, num_samples=128, iterations=3, temperature=0.03,
                           noise_std=0.6)
+# The critic's steps to go see the wall, so short horizons reach the door; the noise decays
+# for the fine positioning at the goal.
+MAZE_CRITIC_MPPI = PlannerConfig(horizon=16, num_samples=128, iterations=4, temperature=0.03,
+                                 noise_std=0.6, noise_decay=0.5)
 MAZE_ORACLE = PlannerConfig(horizon=24, num_samples=64, iterations=2, temperature=0.1,
                             noise_std=0.6, noise_decay=1.0)
 
@@ -77,7 +91,7 @@ SPECS = {
         REACHER_MPPI, REACHER_ORACLE),
     ("reacher", "pixels"): Spec(
         "reacher", "pixels", _collect("reacher", "pixels", 2000, 50),
-        PIXEL_MODEL, train_lib.TrainConfig(steps=2000, batch_size=64, window=8, log_every=100,
+        PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8, log_every=100,
                                            loss=PIXEL_LOSS),
         REACHER_MPPI),
     ("two_rooms", "state"): Spec(
@@ -88,12 +102,24 @@ SPECS = {
         "two_rooms", "pixels", _collect("two_rooms", "pixels", 1500, 100),
         PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8, log_every=100,
                                            loss=PIXEL_LOSS),
-        MAZE_MPPI),
+        MAZE_MPPI, critic=critic_lib.CriticConfig(), critic_planner=MAZE_CRITIC_MPPI),
 }
 
 
 def _row_key(row: dict) -> str:
     return f"{row['task']}/{row['obs']}/{row['model']}"
+
+
+def _train_critic(spec: Spec, model_config: ModelConfig, params, dataset, run_dir: str):
+    """The spec's critic on the run's latents (the dataset encoded once, shard by shard);
+    cached in the run directory. Returns (critic params, training seconds with encoding)."""
+
+    def train():
+        latents = critic_lib.encode_dataset(functools.partial(model_lib.encode, model_config),
+                                            params, dataset)
+        return critic_lib.fit_latents(spec.critic, latents)
+
+    return critic_lib.fit_cached(spec.critic, run_dir, model_config.latent_size, train)
 
 
 def _write(rows: dict, json_path: str) -> None:
@@ -128,12 +154,14 @@ def _row(spec: Spec, model: str, result: evaluate_lib.EvalResult, planner: Plann
     summary = result.summary()
     successes = int(result.success.sum())
     return {
-        "task": spec.task, "obs": spec.obs if model == "learned" else "-", "model": model,
+        "task": spec.task, "obs": spec.obs if model != "oracle" else "-", "model": model,
         **summary,
         "success_ci95": wilson(successes, result.num_episodes),
         "seconds_per_200_step_episode": summary["ms_per_step_amortised"] * 200 / 1000,
         "calls_per_step": planner.num_samples * planner.iterations * planner.horizon,
         "planner": {"name": "mppi", **planner.options(), "horizon": planner.horizon},
+        "cost": "critic" if model.endswith("critic") else "task" if model == "oracle"
+        else "latent distance",
         **extra,
     }
 
@@ -149,9 +177,8 @@ def run_spec(spec: Spec, work: str, episodes: int, log=print) -> list[dict]:
     task = dataset.make_task()
     model_config = ModelConfig(obs_shape=tuple(task.obs_shape), action_size=task.action_size,
                                **spec.model)
-    t0 = time.perf_counter()
     state = train_lib.fit(model_config, spec.train, dataset, run_dir)
-    train_seconds = time.perf_counter() - t0
+    train_seconds = run_train_seconds(run_dir)  # the steps' own time, also when reused
     key = jax.random.key(10_000)
     log(f"{name}: planning with the learned model on {episodes} episodes")
     learned = evaluate_lib.evaluate(
@@ -164,6 +191,23 @@ def run_spec(spec: Spec, work: str, episodes: int, log=print) -> list[dict]:
                  image_size=spec.collect.image_size if spec.obs == "pixels" else None,
                  model_config=model_config.to_dict(), train_config=spec.train.to_dict())]
     log(f"  learned: {100 * learned.success_rate:.1f}%")
+    if spec.critic is not None:
+        critic_params, critic_seconds = _train_critic(spec, model_config, state.params, dataset,
+                                                      run_dir)
+        log(f"{name}: planning with the learned model and critic on {episodes} episodes")
+        with_critic = evaluate_lib.evaluate(
+            task, key, num_episodes=episodes, model_config=model_config, params=state.params,
+            planner=planners.mppi, planner_options=spec.critic_planner.options(),
+            horizon=spec.critic_planner.horizon, critic=(spec.critic, critic_params))
+        rows.append(_row(spec, "learned + critic", with_critic, spec.critic_planner,
+                         train_seconds=train_seconds + critic_seconds,
+                         world_model_train_seconds=train_seconds,
+                         critic_train_seconds=critic_seconds, collect_seconds=collect_seconds,
+                         dataset_episodes=dataset.num_episodes,
+                         dataset_episode_length=dataset.episode_length,
+                         image_size=spec.collect.image_size if spec.obs == "pixels" else None,
+                         critic_config=dataclasses.asdict(spec.critic)))
+        log(f"  learned + critic: {100 * with_critic.success_rate:.1f}%")
     if spec.oracle_planner is not None:
         n = min(episodes, spec.oracle_episodes)
         log(f"{name}: planning with the oracle on {n} episodes")

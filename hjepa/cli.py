@@ -48,6 +48,14 @@ EXAMPLES = {
           hjepa plan --pretrained umaze_h2 --episodes 16  # a run shipped with hjepa
           hjepa plan --run-dir runs/reacher --episodes 8 --render reacher.html   # Brax viewer
           hjepa plan --run-dir runs/two_rooms_px --episodes 4 --gif px.gif --render-episodes 2
+          hjepa plan --run-dir runs/two_rooms_px --critic --noise-std 0.6 --noise-decay 0.5
+        """,
+    "critic": """
+        examples:
+          hjepa critic --run-dir runs/two_rooms_px --data data/two_rooms_px
+          hjepa critic --run-dir runs/umaze --data data/umaze --max-steps 300 --window 32
+        (writes RUN_DIR/critic.json and critic.msgpack; `hjepa plan --critic` plans with it;
+        a critic of another configuration is kept unless --overwrite)
         """,
     "bench": """
         examples:
@@ -136,6 +144,19 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_parallel_flags(p)
 
+    p = add("critic", "Train a critic (learned steps to go between latents) for a trained run, "
+                      "from the run's dataset encoded by its frozen encoder.")
+    p.add_argument("--run-dir", required=True, help="trained run directory (flat model)")
+    p.add_argument("--data", required=True, help="the dataset the run was trained on")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--max-steps", type=float, default=100.0,
+                   help="random pairs are pushed apart up to this many steps")
+    p.add_argument("--window", type=int, default=16, help="observed stretches up to this long")
+    p.add_argument("--embedding", type=int, default=16, help="embedding size of the critic")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a critic of another configuration in --run-dir")
+
     p = add("plan", "Plan closed-loop episodes to held-out goals with MPPI "
                     "(learned model or oracle).")
     p.add_argument("task_name", nargs="?", default=None, metavar="TASK",
@@ -156,6 +177,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-std", type=float, default=None)
     p.add_argument("--noise-decay", type=float, default=None)
     p.add_argument("--seed", type=int, default=10_000, help="seed of the start/goal pairs")
+    p.add_argument("--critic", action="store_true",
+                   help="cost: the run's critic (`hjepa critic`) instead of the latent distance")
     p.add_argument("--flat", action="store_true",
                    help="with a hierarchical run: plan with its level 1 alone")
     p.add_argument("--high-horizon", type=int, default=None,
@@ -260,8 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        commands = {"demo": _demo, "collect": _collect, "train": _train, "plan": _plan,
-                    "bench": _bench, "inspect": _inspect}
+        commands = {"demo": _demo, "collect": _collect, "train": _train, "critic": _critic,
+                    "plan": _plan, "bench": _bench, "inspect": _inspect}
         return commands[args.command](args)
     except ValueError as error:
         print(f"hjepa {args.command}: error: {error}", file=sys.stderr)
@@ -372,6 +395,58 @@ def _train(args) -> int:
     return 0
 
 
+def _critic(args) -> int:
+    import functools
+    import os
+
+    from hjepa import critic as critic_lib
+    from hjepa import data, hierarchy, train
+    from hjepa import model as model_lib
+    from hjepa.checkpoint import read_json
+
+    model_config, _, params = train.load_run(args.run_dir)
+    if isinstance(model_config, hierarchy.HierarchyConfig):
+        raise ValueError(f"--run-dir: {args.run_dir} holds a hierarchical model; `hjepa critic` "
+                         "trains critics of flat models (for hierarchies: benchmarks.hierarchy)")
+    dataset = data.load(args.data)
+    record = read_json(os.path.join(args.run_dir, "config.json"))["dataset"]
+    if (dataset.task, dataset.obs_kind) != (record["task"], record["obs_kind"]):
+        raise ValueError(f"--data: the run was trained on {record['task']!r} "
+                         f"({record['obs_kind']}), got a dataset of {dataset.task!r} "
+                         f"({dataset.obs_kind})")
+    config = critic_lib.CriticConfig(embedding_size=args.embedding, max_steps=args.max_steps,
+                                     steps=args.steps, window=args.window, seed=args.seed)
+    config.validate()
+    if args.window > dataset.episode_length:
+        raise ValueError(f"--window: expected at most the dataset's episode length "
+                         f"{dataset.episode_length}, got {args.window}")
+    existing = os.path.join(args.run_dir, "critic.json")
+    if os.path.exists(existing) and not args.overwrite:
+        kept = critic_lib.config_from_dict(read_json(existing)["config"])
+        if kept != config:
+            raise ValueError(f"--run-dir: {args.run_dir} holds a critic of another "
+                             "configuration; pass --overwrite to replace it")
+
+    def fit():
+        _say(args, f"encoding {dataset.num_episodes} episodes of {args.data}")
+        latents = critic_lib.encode_dataset(functools.partial(model_lib.encode, model_config),
+                                            params, dataset)
+        _say(args, f"training the critic for {config.steps} steps")
+        return critic_lib.fit_latents(config, latents)
+
+    _, seconds = critic_lib.fit_cached(config, args.run_dir, model_config.latent_size, fit)
+    record = read_json(existing)
+    summary = {"run_dir": args.run_dir, "critic": record["config"], "seconds": seconds,
+               "final_metrics": record["history"][-1]}
+    if args.json:
+        _emit_json(summary)
+    else:
+        _say(args, f"critic in {args.run_dir} ({seconds:.0f} s); final metrics: "
+                   + ", ".join(f"{k}={v:.4g}" for k, v in summary["final_metrics"].items()
+                               if k != "step"))
+    return 0
+
+
 PLAN_DEFAULTS = {"samples": 256, "horizon": 16, "iterations": 4, "temperature": 0.03,
                  "noise_std": 0.3, "noise_decay": 0.6, "high_horizon": 8, "high_noise_std": 1.0,
                  "snap_radius": None}
@@ -470,6 +545,8 @@ def _plan(args) -> int:
     if args.oracle:
         if args.task is None:
             raise ValueError("--task: required with --oracle (e.g. --task reacher)")
+        if args.critic:
+            raise ValueError("--critic: a critic costs plans of a learned model, not --oracle")
         task = make(args.task)
         _picture_task_checks(args, task)
         result = evaluate.evaluate(task, jax.random.key(args.seed), num_episodes=args.episodes,
@@ -502,6 +579,15 @@ def _plan(args) -> int:
         elif hierarchical:
             model = f"learned, {model_config.num_levels} levels"
         _picture_task_checks(args, task)
+        critic = None
+        if args.critic:
+            if hierarchical:
+                raise ValueError("--critic: plans flat models; pass --flat to plan level 1 alone "
+                                 "(its critic comes from benchmarks.hierarchy)")
+            from hjepa import critic as critic_lib
+
+            critic = critic_lib.load(args.run_dir, model_config.latent_size)
+            model = f"{model}, critic"
         if hierarchical:
             upper = dict(options, noise_std=args.high_noise_std, noise_decay=1.0)
             levels = model_config.num_levels
@@ -515,7 +601,7 @@ def _plan(args) -> int:
                                        num_episodes=args.episodes, model_config=model_config,
                                        params=params, planner_options=options,
                                        horizon=args.horizon, mesh=mesh,
-                                       record=_recorder(args, task))
+                                       record=_recorder(args, task), critic=critic)
     if not _is_main():
         return 0
     summary = {"task": task.name, "model": model, **result.summary(), "planner": "mppi",

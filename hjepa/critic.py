@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import os
+import time
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from hjepa import data as data_lib
@@ -182,3 +186,109 @@ def fit_arrays(config: CriticConfig, all_obs, all_actions, encode, model_params:
                                       encode=encode, num_steps=chunk)
         history.append({"step": int(state.step), **{k: float(v) for k, v in metrics.items()}})
     return state.params, history
+
+
+def encode_dataset(encode, model_params: PyTree, dataset: data_lib.Dataset, *,
+                   chunk_episodes: int = 16):
+    """Latents [N, T+1, D] (numpy) of every observation of a dataset, encoded `chunk_episodes`
+    episodes at a time from its memory-mapped shards: a pixel dataset never sits in memory
+    whole, only its latents do.
+
+    Args:
+      encode: `(model_params, obs [..., *obs_shape]) -> latents [..., D]`, static (hashable).
+      model_params: the trained world model's params.
+      dataset: an opened dataset.
+      chunk_episodes: episodes encoded per compiled call (memory bound).
+    """
+    encode_chunk = jax.jit(encode)
+    parts = []
+    for shard in dataset.obs_shards:
+        for first in range(0, len(shard), chunk_episodes):
+            block = np.asarray(shard[first:first + chunk_episodes])  # [n, T+1, *obs_shape]
+            if len(block) < chunk_episodes:  # pad to keep one compiled shape
+                pad = np.repeat(block[-1:], chunk_episodes - len(block), axis=0)
+                parts.append(np.asarray(encode_chunk(model_params,
+                                                     np.concatenate([block, pad])))[:len(block)])
+            else:
+                parts.append(np.asarray(encode_chunk(model_params, block)))
+    return np.concatenate(parts)
+
+
+def _given_latents(model_params, latents):
+    """`encode` of `fit_latents`: the windows are latents already."""
+    del model_params
+    return latents
+
+
+def fit_latents(config: CriticConfig, latents, *, log_every: int = 500
+                ) -> tuple[PyTree, list[dict]]:
+    """`fit` on latent episodes [N, T+1, D] encoded beforehand (`encode_dataset`): the way to
+    train a critic for a pixel model, whose encoder would otherwise run on every batch."""
+    latents = np.asarray(latents, np.float32)
+    if latents.ndim != 3:
+        raise ValueError(f"latents: expected episodes [N, T+1, D], got shape {latents.shape}")
+    no_actions = np.zeros((latents.shape[0], latents.shape[1] - 1, 1), np.float32)
+    return fit_arrays(config, latents, no_actions, _given_latents, None,
+                      latent_size=latents.shape[-1], log_every=log_every)
+
+
+def fit_cached(config: CriticConfig, run_dir: str, latent_size: int, train
+               ) -> tuple[PyTree, float]:
+    """A critic for the world model of `run_dir`, trained once and kept beside it.
+
+    Reads `run_dir/critic.msgpack` when `run_dir/critic.json` records the same config; else
+    calls `train() -> (params, history)` and writes both files atomically (params, config,
+    training seconds and the metric history).
+
+    Returns:
+      (critic params, seconds its training took).
+    """
+    import flax.serialization
+
+    path = os.path.join(run_dir, "critic.msgpack")
+    record_path = os.path.join(run_dir, "critic.json")
+    wanted = json.loads(json.dumps(dataclasses.asdict(config)))
+    if os.path.exists(path) and os.path.exists(record_path):
+        with open(record_path) as f:
+            record = json.load(f)
+        if record.get("config") == wanted:
+            return load(run_dir, latent_size)[1], record["seconds"]
+    t0 = time.perf_counter()
+    params, history = train()
+    seconds = time.perf_counter() - t0
+    data_lib.atomic_write_bytes(path, flax.serialization.to_bytes(params))
+    data_lib.atomic_write_json(record_path, {"config": wanted, "seconds": seconds,
+                                             "history": history})
+    return params, seconds
+
+
+def config_from_dict(data: dict) -> CriticConfig:
+    """A `CriticConfig` from its JSON form (lists back to tuples)."""
+    data = dict(data)
+    data["hidden"] = tuple(data["hidden"])
+    return CriticConfig(**data)
+
+
+def load(run_dir: str, latent_size: int) -> tuple[CriticConfig, PyTree]:
+    """The critic kept in `run_dir` by `fit_cached` (or `hjepa critic`): (config, params).
+
+    Raises:
+      ValueError: the run directory holds no critic, or its files do not match.
+    """
+    import flax.serialization
+
+    path = os.path.join(run_dir, "critic.msgpack")
+    record_path = os.path.join(run_dir, "critic.json")
+    if not (os.path.exists(path) and os.path.exists(record_path)):
+        raise ValueError(f"critic: {run_dir} holds no critic (critic.json and critic.msgpack); "
+                         f"train one with `hjepa critic --run-dir {run_dir} --data DATA`")
+    with open(record_path) as f:
+        config = config_from_dict(json.load(f)["config"])
+    like = init(config, jax.random.key(0), latent_size)
+    with open(path, "rb") as f:
+        try:
+            params = flax.serialization.from_bytes(like, f.read())
+        except (ValueError, KeyError) as error:
+            raise ValueError(f"critic: {path} does not match its config in {record_path} "
+                             f"for latents of size {latent_size}: {error}") from None
+    return config, params

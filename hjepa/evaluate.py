@@ -91,9 +91,10 @@ class DistanceRecorder:
 
 def _episode_fn(task: Task, planner: Callable, options: dict, horizon: int,
                 model_config: ModelConfig | None, num_steps: int, terminal_weight: float,
-                record: Callable | None = None):
+                record: Callable | None = None, critic=None):
     """Builds `(params, episode, key) -> (final distance, positions [T, P])` for one episode
-    (with `record`: `(final distance, (positions [T, P], records))`)."""
+    (with `record`: `(final distance, (positions [T, P], records))`). With `critic` (a
+    `hjepa.critic.CriticConfig`) params is the pair (model params, critic params)."""
     init_actions = jnp.zeros((horizon, task.action_size))
     low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
 
@@ -102,9 +103,11 @@ def _episode_fn(task: Task, planner: Callable, options: dict, horizon: int,
             problem = task.oracle_problem(episode.state, episode.goal)
             observe = planners.identity_observe
         else:
-            problem = model_lib.problem(model_config, params, task.observe(episode.state),
-                                        episode.goal.obs, low, high,
-                                        terminal_weight=terminal_weight)
+            model_params, critic_params = params if critic is not None else (params, None)
+            problem = model_lib.problem(
+                model_config, model_params, task.observe(episode.state), episode.goal.obs,
+                low, high, terminal_weight=terminal_weight,
+                critic=None if critic is None else (critic, critic_params))
             observe = model_lib.EncodeObservation(model_config, task)
         result = planners.mpc(
             problem, init_actions, key, env_step=task.dynamics, env_params=task.env_params,
@@ -130,6 +133,7 @@ def evaluate(
     mesh: jax.sharding.Mesh | None = None,
     terminal_weight: float = 4.0,
     record: Callable | None = None,
+    critic: tuple[Any, PyTree] | None = None,
 ) -> EvalResult:
     """Runs `num_episodes` batched closed-loop episodes on held-out start/goal pairs.
 
@@ -141,8 +145,11 @@ def evaluate(
     episodes alone, with the same start/goal pairs and keys as without a mesh. Call it in
     every process of a multi-process job: each gets the whole result.
 
-    `terminal_weight` weighs the latent distance at the end of the horizon against the
-    per-step distances (learned model only; the oracle's cost is the task's).
+    `terminal_weight` weighs the cost to the goal at the end of the horizon against the
+    per-step costs (learned model only; the oracle's cost is the task's).
+
+    `critic`, `(hjepa.critic.CriticConfig, critic params)` trained on the model's latents,
+    makes the learned steps to go the planning cost instead of the latent distance.
 
     `record`, a hashable `env_state -> pytree` (e.g. `hjepa.visualize.FrameRecorder`), is
     kept after each step of every episode in `EvalResult.records` (leading axes [N, T]),
@@ -152,6 +159,8 @@ def evaluate(
         raise ValueError("model_config and params: give both (learned model) or neither (oracle)")
     if model_config is not None:
         check_observations("model_config", model_config, task)
+    if critic is not None and model_config is None:
+        raise ValueError("critic: a critic costs plans of the learned model; got no model_config")
     if not isinstance(num_episodes, int) or num_episodes <= 0:
         raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
     if not isinstance(horizon, int) or horizon <= 0:
@@ -163,8 +172,11 @@ def evaluate(
 
         parallel.check_divisible(mesh, num_episodes, "num_episodes")
     num_steps = task.episode_length if num_steps is None else num_steps
+    critic_config, critic_params = critic if critic is not None else (None, None)
     run = _episode_fn(task, planner, dict(planner_options or {}), horizon, model_config, num_steps,
-                      float(terminal_weight), record)
+                      float(terminal_weight), record, critic_config)
+    if critic_config is not None:
+        params = (params, critic_params)
     return run_episodes(task, run, params, key, num_episodes=num_episodes, num_steps=num_steps,
                         mesh=mesh)
 

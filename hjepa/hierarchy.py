@@ -341,7 +341,7 @@ class LevelStep:
 
     def __call__(self, params, latent, action):
         next_latent = predict(self.config, params["model"], self.level, latent, action)
-        return next_latent, goal_cost(self.critic, params, next_latent)
+        return next_latent, cost_lib.goal_cost(self.critic, params, next_latent)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,17 +352,7 @@ class GoalTerminal:
     critic: Any = None
 
     def __call__(self, params, latent):
-        return self.weight * goal_cost(self.critic, params, latent)
-
-
-def goal_cost(critic, params: dict, latent: jax.Array) -> jax.Array:
-    """The latent distance to `params["goal"]` [], or the critic's steps to go when `critic`
-    (a `hjepa.critic.CriticConfig`) is given."""
-    if critic is None:
-        return cost_lib.latent_distance(latent, params["goal"])
-    from hjepa import critic as critic_lib
-
-    return critic_lib.distance(critic, params["critic"], latent, params["goal"])
+        return self.weight * cost_lib.goal_cost(self.critic, params, latent)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -189,24 +189,28 @@ def rollout(config: ModelConfig, params: PyTree, latent: jax.Array,
 class LatentStep:
     """Planning step in latent space: `(params, z [D], a [A]) -> (z' [D], cost [])`.
 
-    `params` is `{"model": model params, "goal": goal latent [D]}`.
+    `params` is `{"model": model params, "goal": goal latent [D]}`, plus `"critic"`: critic
+    params when `critic` (a `hjepa.critic.CriticConfig`) is given, whose learned steps to go
+    are then the cost instead of the latent distance (`hjepa.cost.goal_cost`).
     """
 
     config: ModelConfig
+    critic: Any = None  # a hjepa.critic.CriticConfig, or None
 
     def __call__(self, params, latent, action):
         next_latent = predict(self.config, params["model"], latent, action)
-        return next_latent, cost_lib.latent_distance(next_latent, params["goal"])
+        return next_latent, cost_lib.goal_cost(self.critic, params, next_latent)
 
 
 @dataclasses.dataclass(frozen=True)
 class LatentTerminal:
-    """Terminal cost: `weight` times the latent distance to the goal."""
+    """Terminal cost: `weight` times the cost to the goal (see `LatentStep`)."""
 
     weight: float = 4.0
+    critic: Any = None
 
     def __call__(self, params, latent):
-        return self.weight * cost_lib.latent_distance(latent, params["goal"])
+        return self.weight * cost_lib.goal_cost(self.critic, params, latent)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,7 +226,8 @@ class EncodeObservation:
 
 def problem(config: ModelConfig, params: PyTree, obs: jax.Array, goal_obs: jax.Array,
             action_low: jax.Array, action_high: jax.Array,
-            terminal_weight: float = 4.0) -> planners.Problem:
+            terminal_weight: float = 4.0,
+            critic: tuple[Any, PyTree] | None = None) -> planners.Problem:
     """A `planners.Problem` that plans in latent space from `obs` toward `goal_obs`.
 
     Args:
@@ -231,7 +236,9 @@ def problem(config: ModelConfig, params: PyTree, obs: jax.Array, goal_obs: jax.A
       obs: the current observation [*obs_shape].
       goal_obs: the goal observation [*obs_shape].
       action_low, action_high: bounds [A].
-      terminal_weight: weight of the latent distance at the end of the horizon.
+      terminal_weight: weight of the cost to the goal at the end of the horizon.
+      critic: `(hjepa.critic.CriticConfig, critic params)`: a learned cost to go (steps)
+        instead of the latent distance to the goal (the intrinsic cost).
     """
     for name, value in (("obs", obs), ("goal_obs", goal_obs)):
         if tuple(jnp.shape(value)) != tuple(config.obs_shape):
@@ -244,10 +251,14 @@ def problem(config: ModelConfig, params: PyTree, obs: jax.Array, goal_obs: jax.A
             raise ValueError(
                 f"{name}: expected shape ({config.action_size},), got {tuple(jnp.shape(value))}"
             )
+    critic_config, critic_params = critic if critic is not None else (None, None)
+    problem_params = {"model": params, "goal": encode(config, params, goal_obs)}
+    if critic_config is not None:
+        problem_params["critic"] = critic_params
     return planners.Problem(
-        step=LatentStep(config),
-        terminal_cost=LatentTerminal(terminal_weight),
-        params={"model": params, "goal": encode(config, params, goal_obs)},
+        step=LatentStep(config, critic_config),
+        terminal_cost=LatentTerminal(terminal_weight, critic_config),
+        params=problem_params,
         init_state=encode(config, params, obs),
         action_low=jnp.asarray(action_low, jnp.float32),
         action_high=jnp.asarray(action_high, jnp.float32),

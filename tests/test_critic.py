@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -88,3 +90,56 @@ def test_window_longer_than_the_episodes_is_refused():
     with pytest.raises(ValueError, match="window: expected at most the episode length 5"):
         critic.fit_arrays(critic.CriticConfig(window=8), obs, actions, identity_encode, None,
                           latent_size=2)
+
+
+def test_fit_latents_trains_as_fit_arrays_on_the_same_latents():
+    obs, actions = u_walks(jax.random.key(0), episodes=16, length=10)
+    config = critic.CriticConfig(embedding_size=4, hidden=(16,), steps=20, batch_size=8,
+                                 window=4, max_steps=10.0)
+    given, _ = critic.fit_latents(config, obs, log_every=10)
+    expected, _ = critic.fit_arrays(config, obs, actions, identity_encode, None, latent_size=2,
+                                    log_every=10)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                 given, expected)
+    with pytest.raises(ValueError, match=r"latents: expected episodes \[N, T\+1, D\]"):
+        critic.fit_latents(config, obs[0])
+
+
+def _shards_dataset(obs_shards):
+    from hjepa import data as data_lib
+
+    actions = tuple(np.zeros((len(o), o.shape[1] - 1, 1), np.float32) for o in obs_shards)
+    manifest = {"num_episodes": sum(len(o) for o in obs_shards),
+                "episode_length": obs_shards[0].shape[1] - 1}
+    return data_lib.Dataset("unused", manifest, tuple(obs_shards), actions)
+
+
+def test_encode_dataset_matches_encoding_all_episodes_at_once():
+    rng = np.random.default_rng(0)
+    shards = (rng.normal(size=(5, 4, 3)).astype(np.float32),
+              rng.normal(size=(2, 4, 3)).astype(np.float32))  # the last chunks are short
+
+    def encode(scale, obs):  # [..., 3] -> [..., 2]
+        return scale * jnp.stack([obs.sum(-1), (obs**2).sum(-1)], -1)
+
+    latents = critic.encode_dataset(encode, 2.0, _shards_dataset(shards), chunk_episodes=3)
+    assert latents.shape == (7, 4, 2)
+    np.testing.assert_allclose(latents, encode(2.0, np.concatenate(shards)), rtol=1e-6)
+
+
+def test_fit_cached_trains_once_per_config(tmp_path):
+    config = critic.CriticConfig(embedding_size=4, hidden=(16,))
+    calls = []
+
+    def train():
+        calls.append(1)
+        params = critic.init(config, jax.random.key(len(calls)), latent_size=3)
+        return params, [{"step": 1, "loss": 0.0}]
+
+    first, seconds = critic.fit_cached(config, str(tmp_path), 3, train)
+    again, seconds_again = critic.fit_cached(config, str(tmp_path), 3, train)
+    assert len(calls) == 1 and seconds_again == seconds
+    jax.tree.map(np.testing.assert_array_equal, first, again)
+    other = dataclasses.replace(config, max_steps=50.0)
+    critic.fit_cached(other, str(tmp_path), 3, train)
+    assert len(calls) == 2  # another config retrains (and replaces the cache)

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zlib
@@ -15,7 +16,7 @@ import pytest
 
 from hjepa import cli
 
-COMMANDS = ("demo", "collect", "train", "plan", "bench", "inspect")
+COMMANDS = ("demo", "collect", "train", "critic", "plan", "bench", "inspect")
 
 
 def run_cli(argv, capsys):
@@ -125,6 +126,31 @@ def test_plan_with_a_trained_run(capsys, tiny_run):
     assert summary["episodes"] == 2 and summary["steps"] == 50
     assert 0.0 <= summary["success_rate"] <= 1.0
     assert 0.0 <= summary["mean_final_distance"] < 0.5  # the arm reaches 0.21 at most
+
+
+def test_critic_trains_once_and_plans(capsys, tmp_path, tiny_run, tiny_dataset):
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(tiny_run[0], run_dir)
+    code, _, err = run_cli(["plan", "--run-dir", run_dir, "--critic", "--episodes", "2"], capsys)
+    assert code == 2 and "holds no critic" in err and "hjepa critic" in err
+    argv = ["critic", "--run-dir", run_dir, "--data", tiny_dataset.path, "--steps", "20",
+            "--window", "4", "--embedding", "4"]
+    code, out, err = run_cli([*argv, "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["critic"]["steps"] == 20 and summary["final_metrics"]["step"] == 20
+    assert os.path.exists(os.path.join(run_dir, "critic.msgpack"))
+    code, _, err = run_cli([*argv, "--max-steps", "50", "--quiet"], capsys)
+    assert code == 2 and "--overwrite" in err  # another config does not replace it silently
+    code, out, err = run_cli(["plan", "--run-dir", run_dir, "--critic", "--episodes", "2",
+                              "--samples", "16", "--horizon", "4", "--iterations", "1",
+                              "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["model"] == "learned, critic" and summary["episodes"] == 2
+    assert 0.0 <= summary["mean_final_distance"] < 0.5
+    code, _, err = run_cli(["plan", "--task", "reacher", "--oracle", "--critic"], capsys)
+    assert code == 2 and "not --oracle" in err
 
 
 def test_plan_refuses_a_task_other_than_the_runs(capsys, tiny_run):

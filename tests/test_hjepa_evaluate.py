@@ -38,6 +38,7 @@ def test_oracle_mpc_reaches_the_goals(reacher):
         (dict(num_episodes=0), "num_episodes"),
         (dict(num_episodes=2, horizon=0), "horizon"),
         (dict(num_episodes=2, params={}), "model_config"),
+        (dict(num_episodes=2, critic=(None, {})), "critic: a critic costs plans of the learned"),
     ],
 )
 def test_evaluate_checks_its_arguments(reacher, kwargs, word):

@@ -213,6 +213,24 @@ def test_problem_plans_in_latent_space_toward_the_goal(params):
     np.testing.assert_allclose(cost_lib.latent_distance(goal, goal), 0.0)
 
 
+def test_problem_with_a_critic_costs_its_steps_to_go(params):
+    from hjepa import critic as critic_lib
+
+    obs, goal_obs = _obs(jax.random.key(1)), _obs(jax.random.key(2))
+    critic_config = critic_lib.CriticConfig(embedding_size=4, hidden=(8,))
+    critic_params = critic_lib.init(critic_config, jax.random.key(3), CONFIG.latent_size)
+    problem = model_lib.problem(CONFIG, params, obs, goal_obs, -jnp.ones(2), jnp.ones(2),
+                                terminal_weight=3.0, critic=(critic_config, critic_params))
+    goal = model_lib.encode(CONFIG, params, goal_obs)
+    actions = jax.random.uniform(jax.random.key(8), (4, 2), minval=-1, maxval=1)
+    latents = model_lib.rollout(CONFIG, params, problem.init_state, actions)
+    steps = critic_lib.distance(critic_config, critic_params, latents, goal)  # [4]
+    np.testing.assert_allclose(planners.total_cost(problem, actions),
+                               steps.sum() + 3.0 * steps[-1], rtol=1e-5)
+    intrinsic = model_lib.problem(CONFIG, params, obs, goal_obs, -jnp.ones(2), jnp.ones(2))
+    assert "critic" not in intrinsic.params
+
+
 @pytest.mark.parametrize(
     "name, value, expected",
     [

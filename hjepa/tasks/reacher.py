@@ -10,10 +10,12 @@ as it is (as cos/sin it would put both ends of its range side by side and make t
 line in observation space cross the joint limit).
 
 Pixel observation [S, S, 6] (uint8): two top-down frames of the arm stacked on channels, the
-arm now (channels 0-2) and where it was one control step earlier (channels 3-5), that earlier
-pose reconstructed from the joint velocities (q − q̇·Δt). One frame shows no motion, and the
-arm's joints are lightly damped, so its momentum matters; the pair shows it, as stacked
-frames do in pixel-based control. The target is never drawn.
+arm now (channels 0-2) and where it was `VELOCITY_FRAME_STEPS` control steps earlier
+(channels 3-5), that earlier pose reconstructed from the joint velocities (q − q̇·k·Δt). One
+frame shows no motion, and the arm's joints are lightly damped, so its momentum matters; the
+pair shows it, as stacked frames do in pixel-based control. The gap is several steps because
+one step of the elbow moves the forearm by under half a pixel at 32×32 (at 3 rad/s), too
+little for an encoder to read. The target is never drawn.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ LINK0_LENGTH = 0.1  # shoulder to elbow
 LINK1_LENGTH = 0.11  # elbow to fingertip
 ELBOW_LIMIT = 2.6  # goals and starts keep |θ1| below this (the joint's range is ±3)
 VELOCITY_SCALE = 0.1  # observation scale of joint velocities
+VELOCITY_FRAME_STEPS = 3  # control steps between the two frames of a pixel observation
 
 
 @functools.cache
@@ -181,8 +184,9 @@ class Reacher(Task):
         return render.render(self.system, x, self.camera, visible=self.visible)
 
     def render_frames(self, q: jax.Array, qd: jax.Array) -> jax.Array:
-        """The pixel observation uint8 [S, S, 6]: the frame now and one control step ago."""
-        before = q - qd * control_timestep(self.backend)
+        """The pixel observation uint8 [S, S, 6]: the frame now and `VELOCITY_FRAME_STEPS`
+        control steps ago (q − q̇·k·Δt)."""
+        before = q - qd * (VELOCITY_FRAME_STEPS * control_timestep(self.backend))
         return jnp.concatenate([self.render_frame(q), self.render_frame(before)], axis=-1)
 
     def position(self, state) -> jax.Array:
