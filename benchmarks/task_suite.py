@@ -72,6 +72,11 @@ PIXEL_MODEL = dict(latent_size=32, encoder="conv", conv_channels=(32, 64, 64, 64
                    encoder_hidden=(256,), predictor_hidden=(256, 256))
 # Pixel encoders need the prediction error to shape the targets too (see LossConfig).
 PIXEL_LOSS = losses.LossConfig(stop_target_gradient=False)
+# The reacher's forearm is a few pixels: with the JEPA loss alone the encoder keeps the
+# shoulder and drops the elbow (a linear probe reads the elbow's velocity with R² ≈ 0). An
+# inverse-dynamics head, inferring both torques from consecutive latents, makes it keep both.
+REACHER_PIXEL_MODEL = dict(PIXEL_MODEL, inverse_dynamics_hidden=(256,))
+REACHER_PIXEL_LOSS = dataclasses.replace(PIXEL_LOSS, inverse_dynamics_weight=1.0)
 REACHER_MPPI = PlannerConfig(horizon=16, num_samples=256, iterations=4, temperature=0.03)
 REACHER_ORACLE = PlannerConfig(horizon=12, num_samples=64, iterations=2, temperature=0.1,
                                noise_decay=1.0)
@@ -81,6 +86,10 @@ MAZE_MPPI = PlannerConfig(horizon=24, num_samples=128, iterations=3, temperature
 # for the fine positioning at the goal.
 MAZE_CRITIC_MPPI = PlannerConfig(horizon=16, num_samples=128, iterations=4, temperature=0.03,
                                  noise_std=0.6, noise_decay=0.5)
+PUSHER_MPPI = PlannerConfig(horizon=16, num_samples=256, iterations=4, temperature=0.03,
+                            noise_std=0.3)
+PUSHER_ORACLE = PlannerConfig(horizon=10, num_samples=32, iterations=2, temperature=0.1,
+                              noise_std=0.3, noise_decay=1.0)
 MAZE_ORACLE = PlannerConfig(horizon=24, num_samples=64, iterations=2, temperature=0.1,
                             noise_std=0.6, noise_decay=1.0)
 
@@ -91,13 +100,25 @@ SPECS = {
         REACHER_MPPI, REACHER_ORACLE),
     ("reacher", "pixels"): Spec(
         "reacher", "pixels", _collect("reacher", "pixels", 2000, 50),
-        PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8, log_every=100,
-                                           loss=PIXEL_LOSS),
+        REACHER_PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8,
+                                                   log_every=100, loss=REACHER_PIXEL_LOSS),
         REACHER_MPPI),
     ("two_rooms", "state"): Spec(
         "two_rooms", "state", _collect("two_rooms", "state", 1500, 100, per_shard=500),
         STATE_MODEL, train_lib.TrainConfig(steps=3000, window=8, log_every=250),
-        MAZE_MPPI, MAZE_ORACLE),
+        MAZE_MPPI, MAZE_ORACLE, critic=critic_lib.CriticConfig(),
+        critic_planner=MAZE_CRITIC_MPPI),
+    ("umaze", "state"): Spec(
+        "umaze", "state", _collect("umaze", "state", 2000, 200, per_shard=500),
+        STATE_MODEL, train_lib.TrainConfig(steps=3000, window=8, log_every=250),
+        MAZE_MPPI, MAZE_ORACLE, critic=critic_lib.CriticConfig(),
+        critic_planner=MAZE_CRITIC_MPPI),
+    # The pusher's physics (generalized pipeline, 7 joints and contacts) runs ~1.2k steps/s on
+    # 2 CPU cores: its oracle plans with a small budget on a few episodes.
+    ("pusher", "state"): Spec(
+        "pusher", "state", _collect("pusher", "state", 1000, 100, per_shard=250),
+        STATE_MODEL, train_lib.TrainConfig(steps=3000, window=8, log_every=250),
+        PUSHER_MPPI, PUSHER_ORACLE, oracle_episodes=4),
     ("two_rooms", "pixels"): Spec(
         "two_rooms", "pixels", _collect("two_rooms", "pixels", 1500, 100),
         PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8, log_every=100,

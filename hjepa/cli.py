@@ -132,6 +132,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=int, default=256, help="hidden width of the MLPs")
     p.add_argument("--encoder", choices=("mlp", "conv", "vit"), default=None,
                    help="observation encoder (default: mlp for state, conv for pixels)")
+    p.add_argument("--inverse-dynamics", type=float, default=0.0, metavar="WEIGHT",
+                   help="weight of an inverse-dynamics term (a head infers each action from "
+                        "consecutive latents), for encoders that drop small moving parts; "
+                        "0: none (default)")
     p.add_argument("--levels", type=int, default=1,
                    help="levels of the world model: 1 is flat, 2+ a hierarchy (hjepa.hierarchy)")
     p.add_argument("--chunk", type=int, default=8,
@@ -356,9 +360,16 @@ def _train(args) -> int:
     pixels = dataset.obs_kind == "pixels"
     encoder = args.encoder or ("conv" if pixels else "mlp")
     encoder_hidden = (args.hidden,) if encoder != "mlp" else (args.hidden, args.hidden)
+    if not args.inverse_dynamics >= 0.0:
+        raise ValueError(f"--inverse-dynamics: expected a weight >= 0, got {args.inverse_dynamics}")
+    if args.inverse_dynamics and args.levels != 1:
+        raise ValueError("--inverse-dynamics: trains flat models (--levels 1), got --levels "
+                         f"{args.levels}")
     model_config = ModelConfig(obs_shape=tuple(task.obs_shape), action_size=task.action_size,
                                latent_size=args.latent, encoder_hidden=encoder_hidden,
-                               predictor_hidden=(args.hidden, args.hidden), encoder=encoder)
+                               predictor_hidden=(args.hidden, args.hidden), encoder=encoder,
+                               inverse_dynamics_hidden=(args.hidden,) if args.inverse_dynamics
+                               else ())
     if args.levels != 1:
         from hjepa import hierarchy
 
@@ -370,7 +381,8 @@ def _train(args) -> int:
                                checkpoint_every=args.checkpoint_every, seed=args.seed,
                                log_every=min(250, args.checkpoint_every),
                                # pixel encoders learn from the prediction error on both sides
-                               loss=losses.LossConfig(stop_target_gradient=not pixels))
+                               loss=losses.LossConfig(stop_target_gradient=not pixels,
+                                                      inverse_dynamics_weight=args.inverse_dynamics))
     train.fit(model_config, config, dataset, args.run_dir, overwrite=args.overwrite,
               progress=not (args.quiet or args.json), mesh=mesh)
     if not _is_main():

@@ -22,6 +22,9 @@ class LossConfig:
         prediction's input and the regularisers. False (as in VICReg): the prediction error
         also moves the targets toward what can be predicted, which pixel encoders need to
         drop unpredictable detail; the variance and covariance terms keep it from collapsing.
+      inverse_dynamics_weight: weight of the inverse-dynamics error, the squared error of the
+        actions inferred from consecutive latents (needs a model with an inverse-dynamics
+        head, `ModelConfig.inverse_dynamics_hidden`; 0: no such term).
     """
 
     prediction_weight: float = 1.0
@@ -29,6 +32,7 @@ class LossConfig:
     covariance_weight: float = 0.04
     variance_target: float = 1.0
     stop_target_gradient: bool = True
+    inverse_dynamics_weight: float = 0.0
 
 
 def variance_loss(latents: jax.Array, target: float = 1.0, eps: float = 1e-4) -> jax.Array:

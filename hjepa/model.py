@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 import planners
 from hjepa import cost as cost_lib
-from hjepa.modules import ActionPredictor, ConvEncoder, MLPEncoder, ViTEncoder
+from hjepa.modules import MLP, ActionPredictor, ConvEncoder, MLPEncoder, ViTEncoder
 
 PyTree = Any
 
@@ -41,6 +41,10 @@ class ModelConfig:
       encoder: "mlp" (state observations), "conv" or "vit" (pixels).
       conv_channels: output channels of the conv encoder's stride-2 layers.
       patch_size: the ViT's patch side (must divide H and W).
+      inverse_dynamics_hidden: hidden layer sizes of an inverse-dynamics head that infers the
+        action from two consecutive latents (empty: no head). Trained with
+        `LossConfig.inverse_dynamics_weight`, it makes the encoder keep what the actions
+        move, e.g. a small forearm in pixels that a JEPA loss alone may drop.
     """
 
     obs_shape: tuple[int, ...]
@@ -51,6 +55,7 @@ class ModelConfig:
     encoder: str = "mlp"
     conv_channels: tuple[int, ...] = (32, 64, 64, 64)
     patch_size: int = 8
+    inverse_dynamics_hidden: tuple[int, ...] = ()
 
     @property
     def takes_pixels(self) -> bool:
@@ -78,7 +83,7 @@ class ModelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        for name in ("encoder_hidden", "predictor_hidden"):
+        for name in ("encoder_hidden", "predictor_hidden", "inverse_dynamics_hidden"):
             if any(int(s) <= 0 for s in getattr(self, name)):
                 raise ValueError(
                     f"{name}: expected positive layer sizes, got {getattr(self, name)}")
@@ -116,7 +121,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
         data = dict(data)
-        for name in ("obs_shape", "encoder_hidden", "predictor_hidden", "conv_channels"):
+        for name in ("obs_shape", "encoder_hidden", "predictor_hidden", "conv_channels",
+                     "inverse_dynamics_hidden"):
             if name in data:
                 data[name] = tuple(data[name])
         return cls(**data)
@@ -132,6 +138,10 @@ def _encoder(config: ModelConfig):
 
 def _predictor(config: ModelConfig) -> ActionPredictor:
     return ActionPredictor(config.predictor_hidden)
+
+
+def _inverse_dynamics(config: ModelConfig) -> MLP:
+    return MLP(config.inverse_dynamics_hidden, config.action_size)
 
 
 def init(config: ModelConfig, key: jax.Array, obs_mean: jax.Array | None = None,
@@ -151,11 +161,16 @@ def init(config: ModelConfig, key: jax.Array, obs_mean: jax.Array | None = None,
     for name, value in (("obs_mean", mean), ("obs_std", std)):
         if value.shape != shape:
             raise ValueError(f"{name}: expected shape {shape}, got {value.shape}")
-    return {
+    params = {
         "encoder": _encoder(config).init(encoder_key, obs),
         "predictor": _predictor(config).init(predictor_key, latent, action),
         "normalizer": {"mean": mean, "std": jnp.maximum(std, 1e-6)},
     }
+    if config.inverse_dynamics_hidden:  # its own key: the other params do not change
+        pair = jnp.zeros(2 * config.latent_size)
+        params["inverse_dynamics"] = _inverse_dynamics(config).init(jax.random.fold_in(key, 2),
+                                                                    pair)
+    return params
 
 
 def encode(config: ModelConfig, params: PyTree, obs: jax.Array) -> jax.Array:
@@ -168,6 +183,17 @@ def encode(config: ModelConfig, params: PyTree, obs: jax.Array) -> jax.Array:
 def predict(config: ModelConfig, params: PyTree, latent: jax.Array, action: jax.Array) -> jax.Array:
     """Next latent [..., D] from latent [..., D] and action [..., A]."""
     return _predictor(config).apply(params["predictor"], latent, action)
+
+
+def infer_actions(config: ModelConfig, params: PyTree, latent: jax.Array,
+                  next_latent: jax.Array) -> jax.Array:
+    """The actions [..., A] the inverse-dynamics head infers between latents [..., D] and the
+    next latents [..., D] (needs `config.inverse_dynamics_hidden`)."""
+    if not config.inverse_dynamics_hidden:
+        raise ValueError("infer_actions: the model has no inverse-dynamics head "
+                         "(ModelConfig.inverse_dynamics_hidden is empty)")
+    pair = jnp.concatenate([latent, next_latent], axis=-1)
+    return _inverse_dynamics(config).apply(params["inverse_dynamics"], pair)
 
 
 def rollout(config: ModelConfig, params: PyTree, latent: jax.Array,

@@ -110,7 +110,14 @@ def loss_fn(params, model_config: ModelConfig, loss_config: losses.LossConfig, o
     predicted = jax.vmap(lambda z, a: model_lib.rollout(model_config, params, z, a))(
         latents[:, 0], actions
     )  # [B, W, D]
-    return losses.jepa_loss(latents, predicted, loss_config)
+    loss, metrics = losses.jepa_loss(latents, predicted, loss_config)
+    if loss_config.inverse_dynamics_weight:
+        inferred = model_lib.infer_actions(model_config, params, latents[:, :-1],
+                                           latents[:, 1:])  # [B, W, A]
+        inverse = jnp.mean((inferred - actions) ** 2)
+        loss = loss + loss_config.inverse_dynamics_weight * inverse
+        metrics = {**metrics, "loss": loss, "inverse_dynamics": inverse}
+    return loss, metrics
 
 
 def train_step(state: TrainState, obs, actions, *, model_config: ModelConfig,
@@ -238,6 +245,10 @@ def fit(
         model_config.check_window(config.window)
         if mesh is not None:
             raise ValueError("mesh: hierarchical models train on one device (mesh=None)")
+    if config.loss.inverse_dynamics_weight and not getattr(model_config,
+                                                           "inverse_dynamics_hidden", ()):
+        raise ValueError("loss.inverse_dynamics_weight: needs a model with an inverse-dynamics "
+                         "head (ModelConfig.inverse_dynamics_hidden), got none")
     pixels = dataset.obs_kind == "pixels"
     if pixels != model_config.takes_pixels:
         raise ValueError(
@@ -269,7 +280,7 @@ def fit(
     same = True
     if os.path.exists(config_path):
         previous = ckpt.read_json(config_path)
-        same = {k: previous.get(k) for k in ("model", "train")} == {
+        same = _normalised(previous) == {
             k: record_for_compare[k] for k in ("model", "train")}
         old_data, new_data = previous.get("dataset", {}), record_for_compare["dataset"]
         for key in ("task", "obs_kind"):
@@ -369,6 +380,17 @@ def fit(
             writer.close()
         mngr.close()
     return state
+
+
+def _normalised(record: dict) -> dict | None:
+    """A run record's model and train configs as this version writes them (fields added
+    since it was written take their defaults); None when they cannot be read."""
+    try:
+        return json.loads(json.dumps({
+            "model": hierarchy.config_from_dict(record["model"]).to_dict(),
+            "train": TrainConfig.from_dict(record["train"]).to_dict()}))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _kept(mngr, run_dir: str) -> str:

@@ -153,6 +153,17 @@ def test_critic_trains_once_and_plans(capsys, tmp_path, tiny_run, tiny_dataset):
     assert code == 2 and "not --oracle" in err
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--inverse-dynamics", "-1"], "--inverse-dynamics: expected a weight >= 0"),
+    (["--inverse-dynamics", "1", "--levels", "2"], "--inverse-dynamics: trains flat models"),
+])
+def test_train_refuses_bad_inverse_dynamics(capsys, tmp_path, tiny_dataset, extra, message):
+    code, _, err = run_cli(["train", "--data", tiny_dataset.path, "--run-dir",
+                            str(tmp_path / "run"), *extra], capsys)
+    assert code == 2 and message in err
+    assert not os.path.exists(tmp_path / "run")  # nothing written
+
+
 def test_plan_refuses_a_task_other_than_the_runs(capsys, tiny_run):
     code, _, err = run_cli(["plan", "--run-dir", tiny_run[0], "--task", "pusher"], capsys)
     assert code == 2

@@ -251,3 +251,38 @@ def test_problem_rejects_wrong_shapes(params, name, value, expected):
     assert name in message
     assert expected in message
     assert str(tuple(value.shape)) in message
+
+
+def test_inverse_dynamics_head_is_optional_and_leaves_the_other_params_alone(params):
+    with_head = dataclasses.replace(CONFIG, inverse_dynamics_hidden=(8,))
+    head_params = model_lib.init(with_head, jax.random.key(0))
+    assert "inverse_dynamics" not in params and "inverse_dynamics" in head_params
+    for name in ("encoder", "predictor"):  # the same key gives the same encoder and predictor
+        jax.tree.map(np.testing.assert_array_equal, head_params[name],
+                     model_lib.init(CONFIG, jax.random.key(0))[name])
+    z = jax.random.normal(jax.random.key(1), (3, 4, CONFIG.latent_size))
+    assert model_lib.infer_actions(with_head, head_params, z, z).shape == (3, 4, 2)
+    with pytest.raises(ValueError, match="no inverse-dynamics head"):
+        model_lib.infer_actions(CONFIG, params, z, z)
+    assert ModelConfig.from_dict(with_head.to_dict()) == with_head
+    with pytest.raises(ValueError, match="inverse_dynamics_hidden: expected positive"):
+        dataclasses.replace(CONFIG, inverse_dynamics_hidden=(0,)).validate()
+
+
+def test_inverse_dynamics_term_adds_the_weighted_action_error():
+    from hjepa import train as train_lib
+
+    config = dataclasses.replace(CONFIG, inverse_dynamics_hidden=(8,))
+    params = model_lib.init(config, jax.random.key(0))
+    obs = _obs(jax.random.key(1), 4, 3)  # [B=4, W+1=3, 5]
+    actions = jax.random.uniform(jax.random.key(2), (4, 2, 2), minval=-1, maxval=1)
+    plain = losses.LossConfig()
+    weighted = dataclasses.replace(plain, inverse_dynamics_weight=0.5)
+    base, _ = train_lib.loss_fn(params, config, plain, obs, actions)
+    total, metrics = train_lib.loss_fn(params, config, weighted, obs, actions)
+    latents = model_lib.encode(config, params, obs)
+    inferred = model_lib.infer_actions(config, params, latents[:, :-1], latents[:, 1:])
+    error = float(jnp.mean((inferred - actions) ** 2))
+    np.testing.assert_allclose(metrics["inverse_dynamics"], error, rtol=1e-5)
+    np.testing.assert_allclose(total, base + 0.5 * error, rtol=1e-5)
+    np.testing.assert_allclose(metrics["loss"], total, rtol=1e-6)

@@ -189,6 +189,33 @@ def test_fit_into_a_run_of_another_configuration_is_refused(tiny_run, tiny_datas
     assert {n: (run_dir / n).read_bytes() for n in before} == before
 
 
+def test_a_run_recorded_before_newer_config_fields_resumes(tiny_run, tiny_dataset,
+                                                          tiny_model_config, tiny_train_config,
+                                                          tmp_path, monkeypatch):
+    # config.json written by a version without the inverse-dynamics fields: their defaults
+    # are what it trained with, so it is the same configuration and nothing retrains
+    run_dir = shutil.copytree(tiny_run[0], tmp_path / "run")
+    record = json.loads((run_dir / "config.json").read_text())
+    del record["model"]["inverse_dynamics_hidden"]
+    del record["train"]["loss"]["inverse_dynamics_weight"]
+    (run_dir / "config.json").write_text(json.dumps(record))
+    chunks = CountingChunks()
+    monkeypatch.setattr(train_lib, "train_chunk", chunks)
+    state = train_lib.fit(tiny_model_config, tiny_train_config, tiny_dataset, str(run_dir),
+                          progress=False)
+    assert chunks.steps == 0
+    assert_trees_equal(state.params, tiny_run[1].params)
+
+
+def test_inverse_dynamics_weight_needs_the_head(tiny_dataset, tiny_model_config,
+                                                tiny_train_config, tmp_path):
+    loss = dataclasses.replace(tiny_train_config.loss, inverse_dynamics_weight=1.0)
+    with pytest.raises(ValueError, match="inverse_dynamics_weight: needs a model with"):
+        train_lib.fit(tiny_model_config, dataclasses.replace(tiny_train_config, loss=loss),
+                      tiny_dataset, str(tmp_path / "r"), progress=False)
+    assert not (tmp_path / "r").exists()
+
+
 def test_fit_checks_the_model_against_the_dataset(tiny_dataset, tiny_model_config,
                                                   tiny_train_config, tmp_path):
     for model_config, word in ((dataclasses.replace(tiny_model_config, obs_shape=(7,)),
