@@ -181,8 +181,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-std", type=float, default=None)
     p.add_argument("--noise-decay", type=float, default=None)
     p.add_argument("--seed", type=int, default=10_000, help="seed of the start/goal pairs")
-    p.add_argument("--critic", action="store_true",
-                   help="cost: the run's critic (`hjepa critic`) instead of the latent distance")
+    p.add_argument("--critic", action="store_true", default=None,
+                   help="cost: the run's critic (`hjepa critic`) instead of the latent distance "
+                        "(a pretrained run measured with its critic uses it by default)")
     p.add_argument("--flat", action="store_true",
                    help="with a hierarchical run: plan with its level 1 alone")
     p.add_argument("--high-horizon", type=int, default=None,
@@ -461,7 +462,7 @@ def _critic(args) -> int:
 
 PLAN_DEFAULTS = {"samples": 256, "horizon": 16, "iterations": 4, "temperature": 0.03,
                  "noise_std": 0.3, "noise_decay": 0.6, "high_horizon": 8, "high_noise_std": 1.0,
-                 "snap_radius": None}
+                 "snap_radius": None, "critic": False}
 
 
 def _plan_settings(args) -> None:

@@ -318,6 +318,22 @@ def test_plan_a_task_with_its_shipped_run(capsys):
     assert summary["num_samples"] == 4 and summary["episodes"] == 2
 
 
+def test_the_shipped_pixel_run_plans_with_its_critic_unless_told_otherwise():
+    from hjepa import critic as critic_lib
+    from hjepa import pretrained
+
+    parser = cli._parser()
+    args = parser.parse_args(["plan", "--pretrained", "two_rooms_pixels"])
+    cli._plan_settings(args)
+    assert args.critic is True and args.noise_decay == 0.5 and args.samples == 128
+    args = parser.parse_args(["plan", "--pretrained", "two_rooms"])
+    cli._plan_settings(args)
+    assert args.critic is False
+    config, params = critic_lib.load(pretrained.path("two_rooms_pixels"), latent_size=32)
+    assert config == critic_lib.CriticConfig()
+    assert params["embed"]  # the shipped critic's weights
+
+
 @pytest.mark.parametrize("argv, words", [
     (["plan", "pusher", "--pretrained"], ["no run is shipped", "'pusher'", "umaze_h2 (umaze)"]),
     (["plan", "reacher", "--task", "umaze", "--oracle"], ["given twice", "'reacher'", "'umaze'"]),

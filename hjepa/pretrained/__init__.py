@@ -45,6 +45,19 @@ PRETRAINED = {
         plan={"samples": 128, "iterations": 3, "horizon": 24, "noise_std": 0.6,
               "noise_decay": 0.6, "temperature": 0.03},
     ),
+    "two_rooms_pixels": Pretrained(
+        name="two_rooms_pixels",
+        task="two_rooms",
+        description=("flat JEPA on two_rooms 32x32 pixels (conv encoder 32-64-64-64, latent 32, "
+                     "2x256 predictor), 1500 reward-free episodes x 100 steps, 3000 training "
+                     "steps (batch 64) and its critic (learned steps to go); MPPI 128 x H16 x 4 "
+                     "on the critic: 100% of 64 held-out pairs on 2 CPU cores "
+                     "(benchmarks/results/task_suite_cpu.md)"),
+        reproduce=("python -m benchmarks.task_suite --only two_rooms/pixels --work W  "
+                   "(the run and its critic: W/runs/two_rooms_pixels)"),
+        plan={"samples": 128, "iterations": 4, "horizon": 16, "noise_std": 0.6,
+              "noise_decay": 0.5, "temperature": 0.03, "critic": True},
+    ),
     "umaze_h2": Pretrained(
         name="umaze_h2",
         task="umaze",
