@@ -109,12 +109,12 @@ SPECS = {
     ("two_rooms", "state"): Spec(
         "two_rooms", "state", _collect("two_rooms", "state", 1500, 100, per_shard=500),
         STATE_MODEL, train_lib.TrainConfig(steps=3000, window=8, log_every=250),
-        MAZE_MPPI, MAZE_ORACLE, critic=critic_lib.CriticConfig(),
+        MAZE_MPPI, MAZE_ORACLE, oracle_episodes=32, critic=critic_lib.CriticConfig(),
         critic_planner=MAZE_CRITIC_MPPI),
     ("umaze", "state"): Spec(
         "umaze", "state", _collect("umaze", "state", 2000, 200, per_shard=500),
         STATE_MODEL, train_lib.TrainConfig(steps=3000, window=8, log_every=250),
-        MAZE_MPPI, MAZE_ORACLE, critic=critic_lib.CriticConfig(),
+        MAZE_MPPI, MAZE_ORACLE, oracle_episodes=16, critic=critic_lib.CriticConfig(),
         critic_planner=MAZE_CRITIC_MPPI),
     # The pusher's physics (generalized pipeline, 7 joints and contacts) runs ~1.2k steps/s on
     # 2 CPU cores: its oracle plans with a small budget on a few episodes.
@@ -196,8 +196,8 @@ def _row(spec: Spec, model: str, result: evaluate_lib.EvalResult, planner: Plann
     }
 
 
-def run_spec(spec: Spec, work: str, episodes: int, log=print) -> list[dict]:
-    """Collects, trains and evaluates one spec; returns its rows."""
+def run_spec(spec: Spec, work: str, episodes: int, log=print):
+    """Collects, trains and evaluates one spec; yields its rows as each is measured."""
     name = f"{spec.task}_{spec.obs}"
     data_path = os.path.join(work, "data", name)
     run_dir = os.path.join(work, "runs", name)
@@ -215,11 +215,11 @@ def run_spec(spec: Spec, work: str, episodes: int, log=print) -> list[dict]:
         task, key, num_episodes=episodes, model_config=model_config, params=state.params,
         planner=planners.mppi, planner_options=spec.planner.options(),
         horizon=spec.planner.horizon)
-    rows = [_row(spec, "learned", learned, spec.planner, train_seconds=train_seconds,
-                 collect_seconds=collect_seconds, dataset_episodes=dataset.num_episodes,
-                 dataset_episode_length=dataset.episode_length,
-                 image_size=spec.collect.image_size if spec.obs == "pixels" else None,
-                 model_config=model_config.to_dict(), train_config=spec.train.to_dict())]
+    yield _row(spec, "learned", learned, spec.planner, train_seconds=train_seconds,
+               collect_seconds=collect_seconds, dataset_episodes=dataset.num_episodes,
+               dataset_episode_length=dataset.episode_length,
+               image_size=spec.collect.image_size if spec.obs == "pixels" else None,
+               model_config=model_config.to_dict(), train_config=spec.train.to_dict())
     log(f"  learned: {100 * learned.success_rate:.1f}%")
     if spec.critic is not None:
         critic_params, critic_seconds = _train_critic(spec, model_config, state.params, dataset,
@@ -229,14 +229,14 @@ def run_spec(spec: Spec, work: str, episodes: int, log=print) -> list[dict]:
             task, key, num_episodes=episodes, model_config=model_config, params=state.params,
             planner=planners.mppi, planner_options=spec.critic_planner.options(),
             horizon=spec.critic_planner.horizon, critic=(spec.critic, critic_params))
-        rows.append(_row(spec, "learned + critic", with_critic, spec.critic_planner,
-                         train_seconds=train_seconds + critic_seconds,
-                         world_model_train_seconds=train_seconds,
-                         critic_train_seconds=critic_seconds, collect_seconds=collect_seconds,
-                         dataset_episodes=dataset.num_episodes,
-                         dataset_episode_length=dataset.episode_length,
-                         image_size=spec.collect.image_size if spec.obs == "pixels" else None,
-                         critic_config=dataclasses.asdict(spec.critic)))
+        yield _row(spec, "learned + critic", with_critic, spec.critic_planner,
+                   train_seconds=train_seconds + critic_seconds,
+                   world_model_train_seconds=train_seconds,
+                   critic_train_seconds=critic_seconds, collect_seconds=collect_seconds,
+                   dataset_episodes=dataset.num_episodes,
+                   dataset_episode_length=dataset.episode_length,
+                   image_size=spec.collect.image_size if spec.obs == "pixels" else None,
+                   critic_config=dataclasses.asdict(spec.critic))
         log(f"  learned + critic: {100 * with_critic.success_rate:.1f}%")
     if spec.oracle_planner is not None:
         n = min(episodes, spec.oracle_episodes)
@@ -244,9 +244,8 @@ def run_spec(spec: Spec, work: str, episodes: int, log=print) -> list[dict]:
         oracle = evaluate_lib.evaluate(
             task, key, num_episodes=n, planner=planners.mppi,
             planner_options=spec.oracle_planner.options(), horizon=spec.oracle_planner.horizon)
-        rows.append(_row(spec, "oracle", oracle, spec.oracle_planner))
+        yield _row(spec, "oracle", oracle, spec.oracle_planner)
         log(f"  oracle: {100 * oracle.success_rate:.1f}%")
-    return rows
 
 
 def main(argv=None) -> int:

@@ -8,6 +8,8 @@ at the wall while the hierarchy plans the detour over macro-actions and follows 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -319,4 +321,8 @@ def test_the_shipped_pretrained_runs_load():
         pretrained.path("nope")
     for name, entry in pretrained.PRETRAINED.items():  # every shipped run loads for its task
         model_config, _, _ = train_lib.load_run(pretrained.path(name), task=entry.task)
-        assert tuple(model_config.obs_shape) == tuple(make(entry.task).obs_shape)
+        with open(os.path.join(pretrained.path(name), "config.json")) as f:
+            obs_kind = json.load(f)["dataset"]["obs_kind"]
+        size = model_config.obs_shape[0] if obs_kind == "pixels" else None
+        task = make(entry.task, obs_kind, image_size=size)
+        assert tuple(model_config.obs_shape) == tuple(task.obs_shape), name
