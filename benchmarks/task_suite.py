@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import os
 import sys
@@ -36,7 +35,6 @@ from hjepa import critic as critic_lib
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
 from hjepa import losses
-from hjepa import model as model_lib
 from hjepa import train as train_lib
 from hjepa.demo import PlannerConfig, hardware
 from hjepa.model import ModelConfig
@@ -134,18 +132,6 @@ def _row_key(row: dict) -> str:
     return f"{row['task']}/{row['obs']}/{row['model']}"
 
 
-def _train_critic(spec: Spec, model_config: ModelConfig, params, dataset, run_dir: str):
-    """The spec's critic on the run's latents (the dataset encoded once, shard by shard);
-    cached in the run directory. Returns (critic params, training seconds with encoding)."""
-
-    def train():
-        latents = critic_lib.encode_dataset(functools.partial(model_lib.encode, model_config),
-                                            params, dataset)
-        return critic_lib.fit_latents(spec.critic, latents)
-
-    return critic_lib.fit_cached(spec.critic, run_dir, model_config.latent_size, train)
-
-
 def _write(rows: dict, json_path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
     ordered = [rows[k] for k in sorted(rows)]
@@ -222,8 +208,8 @@ def run_spec(spec: Spec, work: str, episodes: int, log=print):
                model_config=model_config.to_dict(), train_config=spec.train.to_dict())
     log(f"  learned: {100 * learned.success_rate:.1f}%")
     if spec.critic is not None:
-        critic_params, critic_seconds = _train_critic(spec, model_config, state.params, dataset,
-                                                      run_dir)
+        critic_params, critic_seconds = critic_lib.fit_for_run(
+            spec.critic, model_config, state.params, dataset, run_dir)
         log(f"{name}: planning with the learned model and critic on {episodes} episodes")
         with_critic = evaluate_lib.evaluate(
             task, key, num_episodes=episodes, model_config=model_config, params=state.params,

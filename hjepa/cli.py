@@ -409,12 +409,10 @@ def _train(args) -> int:
 
 
 def _critic(args) -> int:
-    import functools
     import os
 
     from hjepa import critic as critic_lib
     from hjepa import data, hierarchy, train
-    from hjepa import model as model_lib
     from hjepa.checkpoint import read_json
 
     model_config, _, params = train.load_run(args.run_dir)
@@ -440,14 +438,8 @@ def _critic(args) -> int:
             raise ValueError(f"--run-dir: {args.run_dir} holds a critic of another "
                              "configuration; pass --overwrite to replace it")
 
-    def fit():
-        _say(args, f"encoding {dataset.num_episodes} episodes of {args.data}")
-        latents = critic_lib.encode_dataset(functools.partial(model_lib.encode, model_config),
-                                            params, dataset)
-        _say(args, f"training the critic for {config.steps} steps")
-        return critic_lib.fit_latents(config, latents)
-
-    _, seconds = critic_lib.fit_cached(config, args.run_dir, model_config.latent_size, fit)
+    _, seconds = critic_lib.fit_for_run(config, model_config, params, dataset, args.run_dir,
+                                        log=lambda line: _say(args, line))
     record = read_json(existing)
     summary = {"run_dir": args.run_dir, "critic": record["config"], "seconds": seconds,
                "final_metrics": record["history"][-1]}

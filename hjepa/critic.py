@@ -292,3 +292,26 @@ def load(run_dir: str, latent_size: int) -> tuple[CriticConfig, PyTree]:
             raise ValueError(f"critic: {path} does not match its config in {record_path} "
                              f"for latents of size {latent_size}: {error}") from None
     return config, params
+
+
+def fit_for_run(config: CriticConfig, model_config, model_params: PyTree,
+                dataset: data_lib.Dataset, run_dir: str, log=None) -> tuple[PyTree, float]:
+    """The critic of a flat world model's run (`hjepa.model`), kept in `run_dir`: the dataset
+    encoded once, shard by shard (`encode_dataset`), then `fit_latents`; cached by
+    `fit_cached`. `log`, if given, is called with a line before each phase.
+
+    Returns:
+      (critic params, seconds its training took, encoding included).
+    """
+    from hjepa import model as model_lib
+
+    def train():
+        if log is not None:
+            log(f"encoding {dataset.num_episodes} episodes of {dataset.path}")
+        latents = encode_dataset(functools.partial(model_lib.encode, model_config),
+                                 model_params, dataset)
+        if log is not None:
+            log(f"training the critic for {config.steps} steps")
+        return fit_latents(config, latents)
+
+    return fit_cached(config, run_dir, model_config.latent_size, train)
