@@ -38,6 +38,7 @@ from hjepa import losses
 from hjepa import train as train_lib
 from hjepa.demo import PlannerConfig, hardware
 from hjepa.model import ModelConfig
+from hjepa.tasks.reacher import ReachingPolicy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,11 +59,14 @@ class Spec:
     critic_planner: PlannerConfig | None = None
 
 
+AR1 = data_lib.ExplorationPolicy()
+
+
 def _collect(task: str, obs: str, episodes: int, length: int, image_size: int = 32,
-             per_shard: int = 250) -> data_lib.CollectConfig:
+             per_shard: int = 250, policy=AR1) -> data_lib.CollectConfig:
     return data_lib.CollectConfig(task=task, obs=obs, num_episodes=episodes,
                                   episode_length=length, episodes_per_shard=per_shard,
-                                  image_size=image_size)
+                                  image_size=image_size, policy=policy)
 
 
 STATE_MODEL = dict(latent_size=32, encoder_hidden=(256, 256), predictor_hidden=(256, 256))
@@ -76,7 +80,7 @@ PIXEL_LOSS = losses.LossConfig(stop_target_gradient=False)
 # per changed pixel than for the shoulder). Its image holds nothing else to drop, so its
 # targets are held fixed, and an inverse-dynamics head (both torques inferred from
 # consecutive latents) asks the encoder for what the actions move.
-REACHER_PIXEL_MODEL = dict(PIXEL_MODEL, inverse_dynamics_hidden=(256,))
+REACHER_PIXEL_MODEL = dict(PIXEL_MODEL, inverse_dynamics_hidden=(256,), frames=2)
 REACHER_PIXEL_LOSS = losses.LossConfig(stop_target_gradient=True, inverse_dynamics_weight=1.0)
 REACHER_MPPI = PlannerConfig(horizon=16, num_samples=256, iterations=4, temperature=0.03)
 REACHER_ORACLE = PlannerConfig(horizon=12, num_samples=64, iterations=2, temperature=0.1,
@@ -100,7 +104,7 @@ SPECS = {
         STATE_MODEL, train_lib.TrainConfig(steps=3000, window=8, log_every=250),
         REACHER_MPPI, REACHER_ORACLE),
     ("reacher", "pixels"): Spec(
-        "reacher", "pixels", _collect("reacher", "pixels", 2000, 50),
+        "reacher", "pixels", _collect("reacher", "pixels", 2000, 50, policy=ReachingPolicy()),
         REACHER_PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8,
                                                    log_every=100, loss=REACHER_PIXEL_LOSS),
         REACHER_MPPI),

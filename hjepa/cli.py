@@ -114,10 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--episode-length", type=int, default=None,
                    help="steps per episode (default: the task's episode length)")
     p.add_argument("--episodes-per-shard", type=int, default=500)
-    p.add_argument("--policy", choices=("auto", "ar1", "waypoint"), default="auto",
+    p.add_argument("--policy", choices=("auto", "ar1", "waypoint", "reach"), default="auto",
                    help="exploration: ar1 (correlated random actions), waypoint (ant_umaze's "
-                        "gait controller walking to random waypoints), auto (waypoint for "
-                        "ant_umaze, else ar1) (default: %(default)s)")
+                        "gait controller walking to random waypoints), reach (reacher's noisy "
+                        "reach-and-hold of random poses, 1/4 of the episodes random), auto "
+                        "(waypoint for ant_umaze, else ar1) (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
 
@@ -132,6 +133,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=int, default=256, help="hidden width of the MLPs")
     p.add_argument("--encoder", choices=("mlp", "conv", "vit"), default=None,
                    help="observation encoder (default: mlp for state, conv for pixels)")
+    p.add_argument("--frames", type=int, default=1,
+                   help="frames stacked on the channels of pixel observations (reacher: 2); "
+                        "the conv encoder encodes each apart and returns [pose, pose "
+                        "differences] (default: %(default)s)")
     p.add_argument("--inverse-dynamics", type=float, default=0.0, metavar="WEIGHT",
                    help="weight of an inverse-dynamics term (a head infers each action from "
                         "consecutive latents), for encoders that drop small moving parts; "
@@ -369,6 +374,7 @@ def _train(args) -> int:
     model_config = ModelConfig(obs_shape=tuple(task.obs_shape), action_size=task.action_size,
                                latent_size=args.latent, encoder_hidden=encoder_hidden,
                                predictor_hidden=(args.hidden, args.hidden), encoder=encoder,
+                               frames=args.frames,
                                inverse_dynamics_hidden=(args.hidden,) if args.inverse_dynamics
                                else ())
     if args.levels != 1:

@@ -29,6 +29,7 @@ import numpy as np
 
 from hjepa.tasks import Task, make
 from hjepa.tasks.ant_maze import WaypointPolicy
+from hjepa.tasks.reacher import ReachingPolicy
 
 FORMAT = "hjepa-dataset"
 FORMAT_VERSION = 1
@@ -97,10 +98,10 @@ def collect_episodes(
 
     `policy`: a hashable object whose `bind(task)` gives a stepper with
     `init(key, state) -> carry` and `__call__(carry, key, state, step_index []) -> (carry,
-    action [A])`: `ExplorationPolicy` (AR(1) random actions, any task) or
+    action [A])`: `ExplorationPolicy` (AR(1) random actions, any task),
     `hjepa.tasks.ant_maze.WaypointPolicy` (a gait controller walking to random waypoints in
-    ant_umaze). Actions are clipped to the task's bounds; each episode starts at
-    `task.exploration_start`.
+    ant_umaze) or `hjepa.tasks.reacher.ReachingPolicy` (noisy reach-and-hold of random poses).
+    Actions are clipped to the task's bounds; each episode starts at `task.exploration_start`.
 
     Returns:
       (obs [N, T+1, *obs_shape], actions [N, T, A]) with T = episode_length.
@@ -176,7 +177,7 @@ class CollectConfig:
     episode_length: int = 50
     episodes_per_shard: int = 500
     seed: int = 0
-    policy: ExplorationPolicy | WaypointPolicy = ExplorationPolicy()
+    policy: ExplorationPolicy | WaypointPolicy | ReachingPolicy = ExplorationPolicy()
     image_size: int = 64  # side of pixel observations (ignored for state observations)
 
     def make_task(self) -> Task:
@@ -203,8 +204,9 @@ class CollectConfig:
         return out
 
 
-POLICIES = {"ar1": ExplorationPolicy, "waypoint": WaypointPolicy}
-POLICY_TASKS = {"waypoint": ("ant_umaze",)}  # policies written for particular tasks
+POLICIES = {"ar1": ExplorationPolicy, "waypoint": WaypointPolicy, "reach": ReachingPolicy}
+# Policies written for particular tasks.
+POLICY_TASKS = {"waypoint": ("ant_umaze",), "reach": ("reacher",)}
 
 
 def policy_kind(policy) -> str:

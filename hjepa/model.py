@@ -40,6 +40,9 @@ class ModelConfig:
       predictor_hidden: hidden layer sizes of the predictor MLP.
       encoder: "mlp" (state observations), "conv" or "vit" (pixels).
       conv_channels: output channels of the conv encoder's stride-2 layers.
+      frames: how many frames the channels of an image observation stack (newest first); the
+        conv encoder encodes each alone and returns [pose, pose differences] (`ConvEncoder`).
+        C and D must be multiples of it.
       patch_size: the ViT's patch side (must divide H and W).
       inverse_dynamics_hidden: hidden layer sizes of an inverse-dynamics head that infers the
         action from two consecutive latents (empty: no head). Trained with
@@ -54,6 +57,7 @@ class ModelConfig:
     predictor_hidden: tuple[int, ...] = (256, 256)
     encoder: str = "mlp"
     conv_channels: tuple[int, ...] = (32, 64, 64, 64)
+    frames: int = 1
     patch_size: int = 8
     inverse_dynamics_hidden: tuple[int, ...] = ()
 
@@ -77,12 +81,15 @@ class ModelConfig:
                 f"obs_shape: the {self.encoder!r} encoder takes flat state observations (O,), "
                 f"got {tuple(self.obs_shape)} (images [H, W, C]: use encoder='conv' or 'vit')"
             )
-        if self.takes_pixels:
-            self._validate_image_shape()
         for name in ("action_size", "latent_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if self.takes_pixels:
+            self._validate_image_shape()
+        elif self.frames != 1:
+            raise ValueError(f"frames: state observations are one frame, got frames="
+                             f"{self.frames!r} with encoder={self.encoder!r}")
         for name in ("encoder_hidden", "predictor_hidden", "inverse_dynamics_hidden"):
             if any(int(s) <= 0 for s in getattr(self, name)):
                 raise ValueError(
@@ -94,7 +101,17 @@ class ModelConfig:
                 f"obs_shape: the {self.encoder!r} encoder takes images (H, W, C), got "
                 f"{tuple(self.obs_shape)} (state observations: use encoder='mlp')"
             )
-        height, width, _ = self.obs_shape
+        height, width, channels = self.obs_shape
+        f = self.frames
+        if isinstance(f, bool) or not isinstance(f, int) or f < 1:
+            raise ValueError(f"frames: expected a positive integer, got {f!r}")
+        if f > 1 and self.encoder != "conv":
+            raise ValueError(f"frames: only the conv encoder encodes frames apart, got "
+                             f"frames={f} with encoder={self.encoder!r}")
+        if channels % f or self.latent_size % f:
+            raise ValueError(
+                f"frames: the {channels} channels of obs_shape and latent_size "
+                f"{self.latent_size} must both be multiples of frames={f}")
         if self.encoder == "conv":
             if not self.conv_channels or any(int(c) <= 0 for c in self.conv_channels):
                 raise ValueError(
@@ -130,7 +147,8 @@ class ModelConfig:
 
 def _encoder(config: ModelConfig):
     if config.encoder == "conv":
-        return ConvEncoder(config.latent_size, config.conv_channels, config.encoder_hidden)
+        return ConvEncoder(config.latent_size, config.conv_channels, config.encoder_hidden,
+                           config.frames)
     if config.encoder == "vit":
         return ViTEncoder(config.latent_size, config.patch_size)
     return MLPEncoder(config.latent_size, config.encoder_hidden)

@@ -58,21 +58,38 @@ class ConvEncoder(nn.Module):
     A stack of 3×3 convolutions, each halving the resolution (stride 2) and followed by
     LayerNorm over channels and GELU, then an MLP head on the flattened features.
     H and W must be at least 2**len(channels) (`ModelConfig.validate` checks this).
+
+    With `frames` F > 1 the channels hold F frames stacked, the newest first (C = F·c): each
+    frame is encoded alone by the shared stack into a pose [D / F], and the latent is the
+    newest pose followed by its differences from the older ones,
+    [p_0, p_0 − p_1, …, p_0 − p_{F−1}]. Motion then enters the latent as a difference of two
+    encodings of the same kind, which keeps it however small it is in pixels, where an encoder
+    of the stacked channels must learn to see it and may drop it.
     """
 
     latent_size: int
     channels: Sequence[int] = (32, 64, 64, 64)
     hidden_sizes: Sequence[int] = (256,)
+    frames: int = 1
 
     @nn.compact
     def __call__(self, images: jax.Array) -> jax.Array:
         x, batch_shape = _fold_batch(images, 3)  # [N, H, W, C]
+        n, height, width, channels = x.shape
+        f = self.frames
+        if f > 1:  # [N, H, W, F·c] -> [N·F, H, W, c]
+            x = x.reshape((n, height, width, f, channels // f)).transpose((0, 3, 1, 2, 4))
+            x = x.reshape((n * f, height, width, channels // f))
         for features in self.channels:
             x = nn.Conv(features, (3, 3), strides=(2, 2), padding="SAME")(x)
             x = nn.LayerNorm()(x)
             x = nn.gelu(x)
-        x = x.reshape((x.shape[0], -1))  # [N, H' * W' * C']
-        x = MLP(self.hidden_sizes, self.latent_size)(x)  # [N, D]
+        x = x.reshape((x.shape[0], -1))  # [N·F, H' * W' * C']
+        x = MLP(self.hidden_sizes, self.latent_size // f)(x)  # [N·F, D / F]
+        if f > 1:
+            poses = x.reshape((n, f, self.latent_size // f))
+            motion = poses[:, :1] - poses[:, 1:]  # [N, F - 1, D / F]
+            x = jnp.concatenate([poses[:, 0], motion.reshape((n, -1))], axis=-1)  # [N, D]
         return x.reshape((*batch_shape, self.latent_size))
 
 

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from hjepa import data as data_lib
+from hjepa import tasks
 from hjepa.tasks.ant_maze import WaypointPolicy
+from hjepa.tasks.reacher import ReachingPolicy
 
 
 def snapshot(path) -> dict[str, bytes]:
@@ -224,6 +226,11 @@ def test_collect_or_load_refuses_a_dataset_of_another_config(tiny_dataset, tiny_
         (dict(policy=data_lib.ExplorationPolicy(correlation=1.0)), ["correlation", "1.0"]),
         (dict(policy=data_lib.ExplorationPolicy(min_scale=0.5, max_scale=0.1)), ["min_scale"]),
         (dict(policy=WaypointPolicy()), ["waypoint", "ant_umaze", "reacher"]),
+        (dict(task="two_rooms", policy=ReachingPolicy()), ["reach", "reacher", "two_rooms"]),
+        (dict(policy=ReachingPolicy(min_hold=0)), ["min_hold", "0"]),
+        (dict(policy=ReachingPolicy(min_hold=9, max_hold=3)), ["min_hold <= max_hold"]),
+        (dict(policy=ReachingPolicy(track_probability=1.5)), ["track_probability", "1.5"]),
+        (dict(policy=ReachingPolicy(kd=-1.0)), ["kd", "-1.0"]),
         (dict(policy="random"), ["policy", "ar1", "waypoint", "'random'"]),
     ],
 )
@@ -396,6 +403,64 @@ def test_policy_kind_and_manifest_dict():
     assert ant.to_dict()["policy"]["period"] == WaypointPolicy().period
     with pytest.raises(ValueError, match="policy: expected one of"):
         data_lib.policy_kind(object())
+
+
+def test_reaching_policy_kind_and_binding():
+    config = data_lib.CollectConfig(task="reacher", policy=ReachingPolicy())
+    config.validate()
+    assert config.to_dict()["policy"]["kind"] == "reach"
+    assert config.to_dict()["policy"]["kp"] == ReachingPolicy().kp
+    with pytest.raises(ValueError, match="reacher.*two_rooms"):
+        ReachingPolicy().bind(tasks.make("two_rooms"))
+
+
+def _wrapped(angles):
+    return (angles + np.pi) % (2 * np.pi) - np.pi
+
+
+def test_reaching_policy_brings_the_arm_to_rest_at_its_target():
+    """Tracking, without noise, one target held for the whole rollout: the PD law stops the
+    arm at the drawn pose (shoulder angle up to a turn)."""
+    task = tasks.make("reacher")
+    policy = ReachingPolicy(track_probability=1.0, min_scale=0.0, max_scale=0.0,
+                            min_hold=200, max_hold=200)
+    init_key, start_key, rollout_key = jax.random.split(jax.random.key(4), 3)
+
+    def rollout(init_key, start_key, rollout_key):
+        state = task.reset(start_key).state
+        carry = policy.init(init_key, state)
+
+        def step(loop, key):
+            state, carry = loop
+            carry, action = policy(carry, key, state, 0)
+            return (task.step(state, action), carry), action
+
+        (state, carry), actions = jax.lax.scan(step, (state, carry),
+                                               jax.random.split(rollout_key, 60))
+        return state, carry, actions
+
+    keys = [jax.random.split(k, 8) for k in (init_key, start_key, rollout_key)]
+    state, carry, actions = jax.jit(jax.vmap(rollout))(*keys)
+    assert bool(jnp.all(carry.tracking))
+    error = np.stack([_wrapped(np.asarray(carry.target[:, 0] - state.q[:, 0])),
+                      np.asarray(carry.target[:, 1] - state.q[:, 1])], -1)
+    assert np.abs(error).max() < 0.05, error
+    assert np.abs(np.asarray(state.qd[:, :2])).max() < 0.5
+    assert np.abs(np.asarray(actions)).max() <= 1.0
+
+
+def test_reaching_policy_explores_with_state_independent_noise():
+    """Episodes that do not track act the AR(1) noise alone, whatever the arm's state, with
+    a scale in [explore_min_scale, 1]."""
+    task = tasks.make("reacher")
+    policy = ReachingPolicy(track_probability=0.0, explore_min_scale=0.3)
+    first, second = (task.reset(jax.random.key(k)).state for k in (0, 1))
+    carry = policy.init(jax.random.key(2), first)
+    assert not bool(carry.tracking) and 0.3 <= float(carry.scale) <= 1.0
+    _, action_first = policy(carry, jax.random.key(3), first, 0)
+    _, action_second = policy(carry, jax.random.key(3), second, 0)
+    np.testing.assert_array_equal(np.asarray(action_first), np.asarray(action_second))
+    assert np.abs(np.asarray(action_first)).max() > 0.0
 
 
 def test_waypoint_policy_binds_only_to_the_ant(tiny_collect_config):

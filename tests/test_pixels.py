@@ -53,6 +53,46 @@ def test_image_encoders_map_uint8_images_to_latents(encoder):
     assert params["normalizer"]["mean"].shape == (3,)
 
 
+def test_frame_encoder_latent_is_the_newest_pose_then_its_motion():
+    """frames=2: the latent is [pose of frame 0, pose 0 − pose 1], each pose the shared conv
+    stack on one frame: a still pair has no motion, and the pose half is what a one-frame
+    encoder with the same weights gives for the newest frame."""
+    config = ModelConfig(obs_shape=(16, 16, 6), action_size=2, latent_size=8, encoder="conv",
+                         conv_channels=(4, 8), encoder_hidden=(16,), frames=2)
+    params = model_lib.init(config, jax.random.key(0))
+    images = jax.random.randint(jax.random.key(1), (3, 16, 16, 6), 0, 256).astype(jnp.uint8)
+    latents = model_lib.encode(config, params, images)  # [3, 8]
+    assert latents.shape == (3, 8)
+    still = jnp.concatenate([images[..., :3], images[..., :3]], axis=-1)
+    np.testing.assert_allclose(model_lib.encode(config, params, still)[:, 4:], 0.0, atol=1e-6)
+    one_frame = dataclasses.replace(config, obs_shape=(16, 16, 3), latent_size=4, frames=1)
+    single = dict(params, normalizer=jax.tree.map(lambda v: v[:3], params["normalizer"]))
+    np.testing.assert_allclose(model_lib.encode(one_frame, single, images[..., :3]),
+                               latents[:, :4], rtol=1e-5, atol=1e-5)
+    older = dict(params, normalizer=jax.tree.map(lambda v: v[3:], params["normalizer"]))
+    np.testing.assert_allclose(
+        latents[:, :4] - model_lib.encode(one_frame, older, images[..., 3:]), latents[:, 4:],
+        rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        (dict(frames=4), ["frames=4", "6 channels", "multiples"]),
+        (dict(frames=2, latent_size=7), ["latent_size 7", "frames=2"]),
+        (dict(frames=0), ["frames", "positive integer", "0"]),
+        (dict(frames=2, encoder="vit", patch_size=4), ["frames=2", "'vit'"]),
+        (dict(frames=2, obs_shape=(5,), encoder="mlp"), ["frames=2", "'mlp'"]),
+    ],
+)
+def test_bad_frame_counts_name_what_was_given(changes, words):
+    config = dataclasses.replace(PIXEL_MODEL, **changes)
+    with pytest.raises(ValueError) as info:
+        config.validate()
+    for word in words:
+        assert word in str(info.value)
+
+
 def test_conv_encoder_rejects_images_smaller_than_its_downsampling():
     config = ModelConfig(obs_shape=(8, 8, 3), action_size=2, encoder="conv",
                          conv_channels=(8, 8, 8, 8))

@@ -28,6 +28,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
 import planners
 from hjepa.tasks._brax import import_brax, pipeline, step_substeps
@@ -207,3 +208,114 @@ class Reacher(Task):
 
 
 register("reacher", lambda obs="state", image_size=64: Reacher(obs=obs, image_size=image_size))
+
+
+def _wrap_angle(angle: jax.Array) -> jax.Array:
+    """The angle in [-π, π)."""
+    return (angle + jnp.pi) % (2 * jnp.pi) - jnp.pi
+
+
+@struct.dataclass
+class ReachingCarry:
+    """What `ReachingPolicy` carries from step to step."""
+
+    target: jax.Array  # [2] joint angles the arm is driven to
+    steps_left: jax.Array  # [] int32, control steps until the next target
+    noise: jax.Array  # [2] the AR(1) noise of the last step
+    scale: jax.Array  # [] this episode's noise scale σ
+    tracking: jax.Array  # [] bool: the episode drives the arm to targets (else noise only)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReachingPolicy:
+    """Reward-free reacher data that come to rest: noisy reach-and-hold toward random poses.
+
+    Random torques spin the light arm fast (median shoulder speed ~9 rad/s in AR(1) data) and
+    seldom leave it still, while a planner's arm must stop at its goal. With probability
+    `track_probability` an episode drives the arm with a PD law (gains `kp`, `kd` in action
+    units per rad and rad/s; with the defaults the arm settles within ~20 steps) to a random pose,
+    a new one every `min_hold`..`max_hold` steps, plus AR(1) noise of correlation `correlation`
+    and a per-episode scale in [`min_scale`, `max_scale`]; the other episodes are that noise
+    alone with scale in [`explore_min_scale`, 1]. Poses are drawn as the task draws goals, so
+    they are never the evaluation's goals but cover the same space. Pure and jittable:
+
+        carry = policy.init(key, state)
+        carry, action = policy(carry, key, state, step_index)  # action [2] in [-1, 1]
+    """
+
+    kp: float = 2.0
+    kd: float = 0.15
+    min_hold: int = 20
+    max_hold: int = 50
+    track_probability: float = 0.75
+    correlation: float = 0.8
+    min_scale: float = 0.0
+    max_scale: float = 0.2
+    explore_min_scale: float = 0.1
+
+    def validate(self) -> None:
+        """Raises ValueError for settings out of range."""
+        for name in ("kp", "kd", "min_scale", "max_scale", "explore_min_scale"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+        for name in ("min_hold", "max_hold"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        if self.min_hold > self.max_hold or self.min_scale > self.max_scale:
+            raise ValueError(
+                "expected min_hold <= max_hold and min_scale <= max_scale, got "
+                f"{self.min_hold}, {self.max_hold} and {self.min_scale}, {self.max_scale}")
+        if not 0.0 <= self.track_probability <= 1.0:
+            raise ValueError(
+                f"track_probability: expected a number in [0, 1], got {self.track_probability!r}")
+        if not 0.0 <= self.correlation < 1.0:
+            raise ValueError(f"correlation: expected a number in [0, 1), got {self.correlation!r}")
+        if self.explore_min_scale > 1.0:
+            raise ValueError(
+                f"explore_min_scale: expected a number in [0, 1], got {self.explore_min_scale!r}")
+
+    def bind(self, task: Task) -> ReachingPolicy:
+        """The policy itself (it acts in any `Reacher`); for `hjepa.data.collect_episodes`."""
+        if not isinstance(task, Reacher):
+            raise ValueError(f"task: ReachingPolicy drives the arm of reacher, got task "
+                             f"{getattr(task, 'name', task)!r}")
+        return self
+
+    def _draw_target(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """A random pose [2] and how many steps to hold it []."""
+        pose_key, hold_key = jax.random.split(key)
+        limits = jnp.array([jnp.pi, ELBOW_LIMIT])
+        pose = jax.random.uniform(pose_key, (2,), minval=-limits, maxval=limits)
+        hold = jax.random.randint(hold_key, (), self.min_hold, self.max_hold + 1)
+        return pose, hold
+
+    def init(self, key: jax.Array, state) -> ReachingCarry:
+        """The carry at the start of an episode: its kind, noise scale and first target."""
+        del state
+        target_key, track_key, scale_key = jax.random.split(key, 3)
+        tracking = jax.random.uniform(track_key) < self.track_probability
+        unit = jax.random.uniform(scale_key)
+        scale = jnp.where(tracking, self.min_scale + unit * (self.max_scale - self.min_scale),
+                          self.explore_min_scale + unit * (1.0 - self.explore_min_scale))
+        target, hold = self._draw_target(target_key)
+        return ReachingCarry(target=target, steps_left=hold, noise=jnp.zeros(2), scale=scale,
+                             tracking=tracking)
+
+    def __call__(self, carry: ReachingCarry, key: jax.Array, state, step_index):
+        """`(carry, key, pipeline state, step index []) -> (carry, action [2])`."""
+        del step_index
+        target_key, noise_key = jax.random.split(key)
+        new_target, new_hold = self._draw_target(target_key)
+        expired = carry.steps_left <= 0
+        target = jnp.where(expired, new_target, carry.target)
+        steps_left = jnp.where(expired, new_hold, carry.steps_left) - 1
+        error = jnp.stack([_wrap_angle(target[0] - state.q[0]), target[1] - state.q[1]])
+        drive = self.kp * error - self.kd * state.qd[:2]  # [2]
+        innovation = jnp.sqrt(1.0 - self.correlation**2)
+        noise = (self.correlation * carry.noise
+                 + innovation * carry.scale * jax.random.normal(noise_key, (2,)))
+        action = jnp.clip(jnp.where(carry.tracking, drive, 0.0) + noise, -1.0, 1.0)
+        carry = carry.replace(target=target, steps_left=steps_left, noise=noise)
+        return carry, action
