@@ -81,7 +81,7 @@ PIXEL_LOSS = losses.LossConfig(stop_target_gradient=False)
 # targets are held fixed, and an inverse-dynamics head (both torques inferred from
 # consecutive latents) asks the encoder for what the actions move.
 REACHER_PIXEL_MODEL = dict(PIXEL_MODEL, inverse_dynamics_hidden=(256,), frames=2)
-REACHER_PIXEL_LOSS = losses.LossConfig(stop_target_gradient=True, inverse_dynamics_weight=1.0)
+REACHER_PIXEL_LOSS = losses.LossConfig(stop_target_gradient=True, inverse_dynamics_weight=10.0)
 REACHER_MPPI = PlannerConfig(horizon=16, num_samples=256, iterations=4, temperature=0.03)
 REACHER_ORACLE = PlannerConfig(horizon=12, num_samples=64, iterations=2, temperature=0.1,
                                noise_decay=1.0)
@@ -105,7 +105,7 @@ SPECS = {
         REACHER_MPPI, REACHER_ORACLE),
     ("reacher", "pixels"): Spec(
         "reacher", "pixels", _collect("reacher", "pixels", 2000, 50, policy=ReachingPolicy()),
-        REACHER_PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8,
+        REACHER_PIXEL_MODEL, train_lib.TrainConfig(steps=2700, batch_size=64, window=8,
                                                    log_every=100, loss=REACHER_PIXEL_LOSS),
         REACHER_MPPI),
     ("two_rooms", "state"): Spec(
