@@ -454,13 +454,18 @@ def test_reaching_policy_explores_with_state_independent_noise():
     a scale in [explore_min_scale, 1]."""
     task = tasks.make("reacher")
     policy = ReachingPolicy(track_probability=0.0, explore_min_scale=0.3)
-    first, second = (task.reset(jax.random.key(k)).state for k in (0, 1))
-    carry = policy.init(jax.random.key(2), first)
+
+    @jax.jit
+    def first_actions(reset_keys):
+        states = jax.vmap(task.reset)(reset_keys).state
+        carry = policy.init(jax.random.key(2), jax.tree.map(lambda x: x[0], states))
+        act = jax.vmap(lambda state: policy(carry, jax.random.key(3), state, 0)[1])
+        return carry, act(states)
+
+    carry, actions = first_actions(jax.random.split(jax.random.key(0), 2))  # [2, 2]
     assert not bool(carry.tracking) and 0.3 <= float(carry.scale) <= 1.0
-    _, action_first = policy(carry, jax.random.key(3), first, 0)
-    _, action_second = policy(carry, jax.random.key(3), second, 0)
-    np.testing.assert_array_equal(np.asarray(action_first), np.asarray(action_second))
-    assert np.abs(np.asarray(action_first)).max() > 0.0
+    np.testing.assert_array_equal(np.asarray(actions[0]), np.asarray(actions[1]))
+    assert np.abs(np.asarray(actions)).max() > 0.0
 
 
 def test_waypoint_policy_binds_only_to_the_ant(tiny_collect_config):

@@ -59,20 +59,21 @@ def test_frame_encoder_latent_is_the_newest_pose_then_its_motion():
     encoder with the same weights gives for the newest frame."""
     config = ModelConfig(obs_shape=(16, 16, 6), action_size=2, latent_size=8, encoder="conv",
                          conv_channels=(4, 8), encoder_hidden=(16,), frames=2)
+    one_frame = dataclasses.replace(config, obs_shape=(16, 16, 3), latent_size=4, frames=1)
+    encode = jax.jit(model_lib.encode, static_argnums=0)
     params = model_lib.init(config, jax.random.key(0))
     images = jax.random.randint(jax.random.key(1), (3, 16, 16, 6), 0, 256).astype(jnp.uint8)
-    latents = model_lib.encode(config, params, images)  # [3, 8]
-    assert latents.shape == (3, 8)
     still = jnp.concatenate([images[..., :3], images[..., :3]], axis=-1)
-    np.testing.assert_allclose(model_lib.encode(config, params, still)[:, 4:], 0.0, atol=1e-6)
-    one_frame = dataclasses.replace(config, obs_shape=(16, 16, 3), latent_size=4, frames=1)
-    single = dict(params, normalizer=jax.tree.map(lambda v: v[:3], params["normalizer"]))
-    np.testing.assert_allclose(model_lib.encode(one_frame, single, images[..., :3]),
-                               latents[:, :4], rtol=1e-5, atol=1e-5)
+    latents, still_latents = encode(config, params, jnp.stack([images, still]))  # [3, 8] each
+    assert latents.shape == (3, 8)
+    np.testing.assert_allclose(still_latents[:, 4:], 0.0, atol=1e-6)
+    newest = dict(params, normalizer=jax.tree.map(lambda v: v[:3], params["normalizer"]))
     older = dict(params, normalizer=jax.tree.map(lambda v: v[3:], params["normalizer"]))
-    np.testing.assert_allclose(
-        latents[:, :4] - model_lib.encode(one_frame, older, images[..., 3:]), latents[:, 4:],
-        rtol=1e-4, atol=1e-4)
+    poses = encode(one_frame, newest, images[..., :3])
+    np.testing.assert_allclose(poses, latents[:, :4], rtol=1e-5, atol=1e-5)
+    older_poses = encode(one_frame, older, images[..., 3:])
+    np.testing.assert_allclose(latents[:, :4] - older_poses, latents[:, 4:], rtol=1e-4,
+                               atol=1e-4)
 
 
 @pytest.mark.parametrize(
