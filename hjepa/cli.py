@@ -141,6 +141,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="weight of an inverse-dynamics term (a head infers each action from "
                         "consecutive latents), for encoders that drop small moving parts; "
                         "0: none (default)")
+    p.add_argument("--target-gradient", choices=("auto", "stop", "pass"), default="auto",
+                   help="whether the prediction loss trains the encoder through its targets "
+                        "(the encoded future observations): auto stops it for states and passes "
+                        "it for pixels; the reacher from pixels trains with stop and "
+                        "--inverse-dynamics 10 (default: %(default)s)")
     p.add_argument("--levels", type=int, default=1,
                    help="levels of the world model: 1 is flat, 2+ a hierarchy (hjepa.hierarchy)")
     p.add_argument("--chunk", type=int, default=8,
@@ -356,8 +361,18 @@ def _collect(args) -> int:
     return 0
 
 
+def _loss_config(args, pixels: bool):
+    """The JEPA loss settings of `hjepa train`'s flags, for a dataset of pixels or states."""
+    from hjepa import losses
+
+    # auto: pixel encoders learn from the prediction error on both sides
+    stop = {"auto": not pixels, "stop": True, "pass": False}[args.target_gradient]
+    return losses.LossConfig(stop_target_gradient=stop,
+                             inverse_dynamics_weight=args.inverse_dynamics)
+
+
 def _train(args) -> int:
-    from hjepa import data, losses, train
+    from hjepa import data, train
     from hjepa.model import ModelConfig
 
     mesh = _setup_devices(args)
@@ -387,9 +402,7 @@ def _train(args) -> int:
                                learning_rate=args.learning_rate,
                                checkpoint_every=args.checkpoint_every, seed=args.seed,
                                log_every=min(250, args.checkpoint_every),
-                               # pixel encoders learn from the prediction error on both sides
-                               loss=losses.LossConfig(stop_target_gradient=not pixels,
-                                                      inverse_dynamics_weight=args.inverse_dynamics))
+                               loss=_loss_config(args, pixels))
     train.fit(model_config, config, dataset, args.run_dir, overwrite=args.overwrite,
               progress=not (args.quiet or args.json), mesh=mesh)
     if not _is_main():

@@ -343,3 +343,12 @@ def test_plan_task_argument_errors(capsys, argv, words):
     assert code == 2
     for word in words:
         assert word in err
+
+
+@pytest.mark.parametrize("flag, pixels, stop", [
+    ("auto", False, True), ("auto", True, False), ("stop", True, True), ("pass", False, False)])
+def test_target_gradient_flag_sets_the_loss(flag, pixels, stop):
+    args = cli._parser().parse_args(["train", "--data", "d", "--run-dir", "r",
+                                      "--target-gradient", flag, "--inverse-dynamics", "10"])
+    loss = cli._loss_config(args, pixels)
+    assert (loss.stop_target_gradient, loss.inverse_dynamics_weight) == (stop, 10.0)
