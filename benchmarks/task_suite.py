@@ -134,6 +134,11 @@ SPECS = {
         "pusher", "state", _collect("pusher", "state", 1000, 100, per_shard=250),
         STATE_MODEL, train_lib.TrainConfig(steps=3000, window=8, log_every=250),
         PUSHER_MPPI, PUSHER_ORACLE, oracle_episodes=4),
+    ("umaze", "pixels"): Spec(
+        "umaze", "pixels", _collect("umaze", "pixels", 2000, 200, per_shard=250),
+        PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8, log_every=100,
+                                           loss=PIXEL_LOSS),
+        MAZE_MPPI, critic=critic_lib.CriticConfig(), critic_planner=MAZE_CRITIC_MPPI),
     ("two_rooms", "pixels"): Spec(
         "two_rooms", "pixels", _collect("two_rooms", "pixels", 1500, 100),
         PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8, log_every=100,
