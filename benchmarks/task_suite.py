@@ -74,6 +74,8 @@ PIXEL_MODEL = dict(latent_size=32, encoder="conv", conv_channels=(32, 64, 64, 64
                    encoder_hidden=(256,), predictor_hidden=(256, 256))
 # Pixel encoders need the prediction error to shape the targets too (see LossConfig).
 PIXEL_LOSS = losses.LossConfig(stop_target_gradient=False)
+PIXEL_TRAIN = train_lib.TrainConfig(steps=3000, batch_size=64, window=8, log_every=100,
+                                    loss=PIXEL_LOSS)
 # The reacher's light forearm swings fast: its velocity was the part of the state the pixel
 # encoder dropped (a probe read it with R² ≈ 0), and without it the predictor's rollouts could
 # not move the elbow (from rest, 5 steps of elbow torque moved the encoded latent 6-8 units,
@@ -136,13 +138,11 @@ SPECS = {
         PUSHER_MPPI, PUSHER_ORACLE, oracle_episodes=4),
     ("umaze", "pixels"): Spec(
         "umaze", "pixels", _collect("umaze", "pixels", 2000, 200, per_shard=250),
-        PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8, log_every=100,
-                                           loss=PIXEL_LOSS),
+        PIXEL_MODEL, PIXEL_TRAIN,
         MAZE_MPPI, critic=critic_lib.CriticConfig(), critic_planner=MAZE_CRITIC_MPPI),
     ("two_rooms", "pixels"): Spec(
         "two_rooms", "pixels", _collect("two_rooms", "pixels", 1500, 100),
-        PIXEL_MODEL, train_lib.TrainConfig(steps=3000, batch_size=64, window=8, log_every=100,
-                                           loss=PIXEL_LOSS),
+        PIXEL_MODEL, PIXEL_TRAIN,
         MAZE_MPPI, critic=critic_lib.CriticConfig(), critic_planner=MAZE_CRITIC_MPPI),
 }
 
