@@ -13,20 +13,11 @@ import sys
 import zlib
 
 import pytest
+from cli_helpers import run_cli
 
 from hjepa import cli
 
 COMMANDS = ("demo", "collect", "train", "critic", "plan", "bench", "inspect")
-
-
-def run_cli(argv, capsys):
-    """Runs `hjepa argv` in-process: (exit code, stdout, stderr)."""
-    try:
-        code = cli.main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_help_lists_the_commands(capsys):

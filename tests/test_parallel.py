@@ -25,8 +25,9 @@ import time
 import jax
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 
-from hjepa import cli, parallel
+from hjepa import parallel
 from hjepa import train as train_lib
 
 SCRIPTS = os.path.join(os.path.dirname(__file__), "parallel_scripts")
@@ -274,15 +275,6 @@ def test_an_unreachable_coordinator_fails_after_a_bounded_wait():
     with pytest.raises(RuntimeError, match=rf"127\.0\.0\.1:{port}.*within 2 s"):
         parallel.initialize(f"127.0.0.1:{port}", 2, 1, timeout_s=2)
     assert time.monotonic() - t0 < 15
-
-
-def run_cli(argv, capsys):
-    try:
-        code = cli.main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_has_the_device_flags(capsys):

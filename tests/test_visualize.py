@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from brax import math as brax_math
+from cli_helpers import run_cli
 from PIL import Image
 
 from hjepa import cli, evaluate, tasks, visualize
@@ -24,16 +25,6 @@ from hjepa.model import ModelConfig
 from hjepa.tasks import reacher as reacher_lib
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def run_cli(argv, capsys):
-    """Runs `hjepa argv` in-process: (exit code, stdout, stderr)."""
-    try:
-        code = cli.main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def viewer_json(path) -> dict:
