@@ -502,6 +502,20 @@ def observation_stats(dataset: Dataset, *, per_channel: bool,
     return mean.astype(np.float32), std.astype(np.float32)
 
 
+def _same_collection(stored: dict | None, config: CollectConfig) -> bool:
+    """Whether a manifest's `collect_config` describes the data `config` would collect.
+
+    State observations do not depend on `image_size`, so it is ignored for them.
+    """
+    wanted = json.loads(json.dumps(config.to_dict()))
+    if stored is None:
+        return False
+    if config.obs == "state":
+        stored = {k: v for k, v in stored.items() if k != "image_size"}
+        wanted.pop("image_size")
+    return stored == wanted
+
+
 def collect_or_load(config: CollectConfig, path: str, *, overwrite: bool = False,
                     progress: bool = True) -> Dataset:
     """Loads the dataset at `path` if it was collected with `config`, else collects it.
@@ -512,8 +526,7 @@ def collect_or_load(config: CollectConfig, path: str, *, overwrite: bool = False
     config.validate()
     if os.path.exists(os.path.join(path, "manifest.json")) and not overwrite:
         dataset = load(path)
-        wanted = json.loads(json.dumps(config.to_dict()))
-        if dataset.manifest.get("collect_config") != wanted:
+        if not _same_collection(dataset.manifest.get("collect_config"), config):
             raise ValueError(
                 f"path: {path} holds a dataset of another config "
                 f"({dataset.manifest.get('collect_config')}); pass overwrite=True (--overwrite) "

@@ -207,6 +207,27 @@ def test_collect_or_load_reuses_a_matching_dataset(tiny_dataset, tiny_collect_co
     assert dataset.manifest == tiny_dataset.manifest
 
 
+def test_collect_or_load_ignores_the_image_size_of_a_state_dataset(tiny_dataset,
+                                                                   tiny_collect_config,
+                                                                   monkeypatch):
+    counting = CountingCollect()
+    monkeypatch.setattr(data_lib, "collect_episodes", counting)
+    assert tiny_collect_config.obs == "state"
+    other_size = dataclasses.replace(tiny_collect_config,
+                                     image_size=tiny_collect_config.image_size * 2)
+    dataset = data_lib.collect_or_load(other_size, tiny_dataset.path, progress=False)
+    assert counting.calls == 0
+    assert dataset.manifest == tiny_dataset.manifest
+
+
+def test_a_pixel_collection_of_another_image_size_is_another_collection(tiny_collect_config):
+    pixels = dataclasses.replace(tiny_collect_config, obs="pixels", image_size=32)
+    stored = pixels.to_dict()
+    assert data_lib._same_collection(stored, pixels)
+    assert not data_lib._same_collection(stored, dataclasses.replace(pixels, image_size=48))
+    assert not data_lib._same_collection(None, pixels)
+
+
 def test_collect_or_load_refuses_a_dataset_of_another_config(tiny_dataset, tiny_collect_config):
     before = snapshot(tiny_dataset.path)
     other = dataclasses.replace(tiny_collect_config, seed=9)
