@@ -5,7 +5,8 @@
 
 For each (task, obs) entry of `SPECS`: collect a reward-free dataset (reused when present),
 train the JEPA (resumed when interrupted), then run MPPI closed-loop on held-out start/goal
-pairs (seed 10000) with the learned model; where the spec has a critic, it is trained on the
+pairs (seed 10000, `--episodes` of them or the spec's `max_episodes` if fewer: the ant's
+500-step episodes plan 32) with the learned model; where the spec has a critic, it is trained on the
 run's latents (`hjepa.critic`) and a "learned + critic" row plans with its steps to go as the
 cost; the oracle row plans through the true physics (observation kind does not matter to it,
 so it is measured once per task). Each row records
@@ -38,6 +39,7 @@ from hjepa import losses
 from hjepa import train as train_lib
 from hjepa.demo import PlannerConfig, hardware
 from hjepa.model import ModelConfig
+from hjepa.tasks.ant_maze import WaypointPolicy
 from hjepa.tasks.reacher import ReachingPolicy
 
 
@@ -57,6 +59,7 @@ class Spec:
     # (trained on the run's latents), planned with `critic_planner`.
     critic: critic_lib.CriticConfig | None = None
     critic_planner: PlannerConfig | None = None
+    max_episodes: int | None = None  # caps --episodes for the learned rows (long episodes)
 
 
 AR1 = data_lib.ExplorationPolicy()
@@ -109,6 +112,14 @@ PUSHER_ORACLE = PlannerConfig(horizon=10, num_samples=32, iterations=2, temperat
                               noise_std=0.3, noise_decay=1.0)
 MAZE_ORACLE = PlannerConfig(horizon=24, num_samples=64, iterations=2, temperature=0.1,
                             noise_std=0.6, noise_decay=1.0)
+# The ant's 500-step episodes and its physics (~1k steps/s on 2 CPU cores) make every row
+# costly: the learned rows plan 32 episodes, the oracle (the geodesic cost through the maze,
+# see hjepa.tasks.ant_maze) 4 with a small budget.
+ANT_MPPI = PlannerConfig(horizon=16, num_samples=128, iterations=4, temperature=0.03,
+                         noise_std=0.6, noise_decay=0.5)
+ANT_ORACLE = PlannerConfig(horizon=16, num_samples=32, iterations=1, temperature=0.1,
+                           noise_std=0.5, noise_decay=1.0)
+ANT_WAYPOINTS = WaypointPolicy()
 
 SPECS = {
     ("reacher", "state"): Spec(
@@ -140,6 +151,18 @@ SPECS = {
         "umaze", "pixels", _collect("umaze", "pixels", 2000, 200, per_shard=250),
         PIXEL_MODEL, PIXEL_TRAIN,
         MAZE_MPPI, critic=critic_lib.CriticConfig(), critic_planner=MAZE_CRITIC_MPPI),
+    ("pusher", "pixels"): Spec(
+        "pusher", "pixels", _collect("pusher", "pixels", 1000, 100),
+        PIXEL_MODEL, PIXEL_TRAIN, PUSHER_MPPI),
+    # Reward-free ant data come from the waypoint gait controller (random torques barely move
+    # an ant); the pixel dataset is half the state one (250k frames, 0.75 GB at 32x32).
+    ("ant_umaze", "state"): Spec(
+        "ant_umaze", "state", _collect("ant_umaze", "state", 1000, 500, policy=ANT_WAYPOINTS),
+        STATE_MODEL, train_lib.TrainConfig(steps=3000, window=8, log_every=250),
+        ANT_MPPI, ANT_ORACLE, oracle_episodes=4, max_episodes=32),
+    ("ant_umaze", "pixels"): Spec(
+        "ant_umaze", "pixels", _collect("ant_umaze", "pixels", 500, 500, policy=ANT_WAYPOINTS),
+        PIXEL_MODEL, PIXEL_TRAIN, ANT_MPPI, max_episodes=32),
     ("two_rooms", "pixels"): Spec(
         "two_rooms", "pixels", _collect("two_rooms", "pixels", 1500, 100),
         PIXEL_MODEL, PIXEL_TRAIN,
@@ -215,6 +238,8 @@ def run_spec(spec: Spec, work: str, episodes: int, log=print):
     state = train_lib.fit(model_config, spec.train, dataset, run_dir)
     train_seconds = run_train_seconds(run_dir)  # the steps' own time, also when reused
     key = jax.random.key(10_000)
+    if spec.max_episodes is not None:
+        episodes = min(episodes, spec.max_episodes)
     log(f"{name}: planning with the learned model on {episodes} episodes")
     learned = evaluate_lib.evaluate(
         task, key, num_episodes=episodes, model_config=model_config, params=state.params,

@@ -35,3 +35,19 @@ def test_unknown_entries_are_refused_with_the_known_ones(capsys, tmp_path):
     err = capsys.readouterr().err
     assert "reacher/depth" in err and "two_rooms/pixels" in err
     assert not (tmp_path / "r.json").exists() and not (tmp_path / "w").exists()
+
+
+SUITE_TASKS = ("reacher", "two_rooms", "umaze", "pusher", "ant_umaze")
+
+
+def test_every_task_has_a_state_and_a_pixel_spec_and_one_oracle():
+    for task in SUITE_TASKS:
+        for obs in ("state", "pixels"):
+            spec = task_suite.SPECS[(task, obs)]
+            assert (spec.task, spec.obs) == (task, obs)
+            assert (spec.collect.task, spec.collect.obs) == (task, obs)
+            spec.collect.validate()
+            assert spec.max_episodes is None or spec.max_episodes >= 1
+        oracles = [obs for obs in ("state", "pixels")
+                   if task_suite.SPECS[(task, obs)].oracle_planner is not None]
+        assert len(oracles) == 1, (task, oracles)  # the oracle does not see observations
