@@ -453,6 +453,42 @@ def test_oracle_mpc_reaches_a_goal_in_the_same_room(two_rooms):
     assert bool(two_rooms.success(result.final_state, goal)), result.final_state.q
 
 
+def test_maze_distance_follows_the_u_and_is_the_straight_line_within_a_cell():
+    layout, size = pm.UMAZE, pm.cell_size(pm.UMAZE)
+
+    def centre(row, col):
+        return jnp.array(pm.cell_center(layout, row, col))
+
+    distance = jax.jit(pm.maze_distance, static_argnums=0)
+    # End to end of the U: 6 moves of a cell side (the straight line is 2 sides, through
+    # the wall).
+    np.testing.assert_allclose(distance(layout, centre(1, 1), centre(3, 1)), 6 * size,
+                               rtol=1e-5)
+    np.testing.assert_allclose(pm.maze_distance(layout, centre(1, 1), centre(3, 1)),
+                               distance(layout, centre(1, 1), centre(3, 1)), rtol=1e-6)
+    # Down the right arm: 2 moves; in the goal's own cell: the straight line.
+    np.testing.assert_allclose(distance(layout, centre(3, 3), centre(1, 3)), 2 * size,
+                               rtol=1e-5)
+    np.testing.assert_allclose(distance(layout, centre(1, 1) + 0.05, centre(1, 1)),
+                               np.hypot(0.05, 0.05), rtol=1e-5)
+    # Off-centre ends: the way to the next cell's centre, the moves, then the goal's offset.
+    start, goal = centre(1, 1) + jnp.array([-0.1, 0.0]), centre(3, 1) + jnp.array([0.0, 0.1])
+    np.testing.assert_allclose(distance(layout, start, goal), (size + 0.1) + 5 * size + 0.1,
+                               rtol=1e-5)
+
+
+def test_the_umaze_oracle_costs_the_way_round_the_wall():
+    umaze = tasks.make("umaze")
+    start_xy = jnp.array(pm.cell_center(pm.UMAZE, 1, 1))
+    goal_xy = jnp.array(pm.cell_center(pm.UMAZE, 3, 1))
+    start, goal_state = umaze.init_state(start_xy), umaze.init_state(goal_xy)
+    goal = Goal(obs=umaze.observe(goal_state), position=goal_xy, state=goal_state)
+    problem = umaze.oracle_problem(start, goal)
+    np.testing.assert_allclose(problem.terminal_cost(problem.params, start),
+                               4.0 * 6 * pm.cell_size(pm.UMAZE), rtol=1e-4)  # at rest
+    assert float(problem.terminal_cost(problem.params, goal_state)) < 1e-5
+
+
 def test_the_cached_system_is_concrete_when_first_built_under_jit():
     # load_system's cache outlives any trace: a system first built inside jax.jit must hold
     # concrete arrays, or every later trace fails with UnexpectedTracerError.

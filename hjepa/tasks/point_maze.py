@@ -67,9 +67,11 @@ Pixel observation [S, S, 3] (uint8): the arena from above (`render.render`
 with the model's colours: light grey walls, a red agent, on the renderer's dark floor), the
 view `CAMERA_MARGIN` wider than the arena on every side.
 
-Oracle problem: cost = the straight-line distance of the agent to the goal + 0.001 × squared
-scaled speed; terminal cost 4 × that (like the reacher's). The straight line ignores walls: it
-leads a short-horizon planner into the wall between start and goal when the goal is behind it.
+Oracle problem: cost = the distance of the agent to the goal + 0.001 × squared scaled speed;
+terminal cost 4 × that (like the reacher's). In the grid mazes (umaze, maze_medium) the
+distance runs along the corridors (`maze_distance`: shortest cell paths), so that a
+short-horizon planner goes round the walls; in two_rooms it is the straight line, which can
+lead such a planner into the wall beside the door.
 """
 
 from __future__ import annotations
@@ -427,9 +429,74 @@ class PointMazeDynamics:
         return step_substeps("generalized", sys, state, action, SUBSTEPS)
 
 
-def point_cost(goal_xy: jax.Array, q: jax.Array, qd: jax.Array, velocity_weight: float):
-    """Straight-line distance of the agent to `goal_xy` [2] plus a penalty on its speed []."""
-    distance = jnp.sqrt(jnp.sum((q[:2] - goal_xy) ** 2) + 1e-12)
+@functools.cache
+def cell_routes(layout: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shortest cell paths between every two cells of a grid maze, as lookup tables.
+
+    Cells are numbered row * C + col over the whole grid (walls included).
+
+    Returns:
+      (next_cell [N, N] int, moves [N, N] int, centers [N, 2] float) with N = R * C:
+      next_cell[p, g] the first cell after p on a shortest 4-connected path from p to g (p
+      itself when p == g, or where g cannot be reached from p), moves[p, g] that path's
+      number of moves (0 where unreachable), centers the cells' world xy.
+    """
+    rows, cols = len(layout), len(layout[0])
+    n = rows * cols
+    next_cell = np.tile(np.arange(n)[:, None], (1, n))
+    moves = np.zeros((n, n), int)
+    for goal in free_cells(layout):
+        dist, _ = path_turns(layout, goal)
+        g = goal[0] * cols + goal[1]
+        for r, c in free_cells(layout):
+            if dist[r, c] <= 0:
+                continue
+            moves[r * cols + c, g] = dist[r, c]
+            for dr, dc in _MOVES:
+                if dist[r + dr, c + dc] == dist[r, c] - 1:
+                    next_cell[r * cols + c, g] = (r + dr) * cols + c + dc
+                    break
+    centers = np.array([cell_center(layout, r, c) for r in range(rows) for c in range(cols)])
+    return next_cell, moves, centers
+
+
+def maze_distance(layout: tuple[str, ...], xy: jax.Array, goal_xy: jax.Array) -> jax.Array:
+    """Distance [] from xy [2] to goal_xy [2] along the maze's corridors (jittable).
+
+    In the goal's cell, the straight line; elsewhere, the way to the centre of the next cell
+    of a shortest cell path, one cell side per move from there to the goal's cell, and the
+    goal's offset from its cell's centre. It follows the corridor round walls, where the
+    straight line runs into them.
+    """
+    next_cell, moves, centers = (jnp.asarray(a) for a in cell_routes(layout))
+    size = cell_size(layout)
+    rows, cols = len(layout), len(layout[0])
+
+    def index(p):  # [2] -> [] the cell holding p
+        col = jnp.clip(jnp.floor(p[0] / size + cols / 2), 0, cols - 1)
+        row = jnp.clip(jnp.floor(rows / 2 - p[1] / size), 0, rows - 1)
+        return (row * cols + col).astype(jnp.int32)
+
+    def norm(v):
+        return jnp.sqrt(jnp.sum(v**2) + 1e-12)
+
+    here, goal = index(xy), index(goal_xy)
+    via = next_cell[here, goal]
+    around = (norm(xy - centers[via]) + size * moves[via, goal]
+              + norm(centers[goal] - goal_xy))
+    return jnp.where(here == goal, norm(xy - goal_xy), around)
+
+
+def point_cost(goal_xy: jax.Array, q: jax.Array, qd: jax.Array, velocity_weight: float,
+               layout: tuple[str, ...] | None = None):
+    """Distance of the agent to `goal_xy` [2] plus a penalty on its speed [].
+
+    The distance runs along the corridors of a grid maze's `layout` (`maze_distance`), else
+    in a straight line."""
+    if layout is None:
+        distance = jnp.sqrt(jnp.sum((q[:2] - goal_xy) ** 2) + 1e-12)
+    else:
+        distance = maze_distance(layout, q[:2], goal_xy)
     return distance + velocity_weight * jnp.sum((VELOCITY_SCALE * qd[:2]) ** 2)
 
 
@@ -442,10 +509,11 @@ class PointMazeOracleStep:
 
     arena: Arena
     velocity_weight: float = 0.001
+    layout: tuple[str, ...] | None = None  # a grid maze's: distance along its corridors
 
     def __call__(self, goal_xy, state, action):
         state = PointMazeDynamics(self.arena)(None, state, action)
-        return state, point_cost(goal_xy, state.q, state.qd, self.velocity_weight)
+        return state, point_cost(goal_xy, state.q, state.qd, self.velocity_weight, self.layout)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -454,9 +522,11 @@ class PointMazeOracleTerminal:
 
     weight: float = 4.0
     velocity_weight: float = 0.001
+    layout: tuple[str, ...] | None = None
 
     def __call__(self, goal_xy, state):
-        return self.weight * point_cost(goal_xy, state.q, state.qd, self.velocity_weight)
+        return self.weight * point_cost(goal_xy, state.q, state.qd, self.velocity_weight,
+                                        self.layout)
 
 
 # ----------------------------------------------------------------------------- the task
@@ -539,8 +609,8 @@ class PointMaze(Task):
 
     def oracle_problem(self, state, goal: Goal) -> planners.Problem:
         return planners.Problem(
-            step=PointMazeOracleStep(self.arena),
-            terminal_cost=PointMazeOracleTerminal(),
+            step=PointMazeOracleStep(self.arena, layout=self.maze.layout),
+            terminal_cost=PointMazeOracleTerminal(layout=self.maze.layout),
             params=goal.position,
             init_state=state,
             action_low=jnp.asarray(self.action_low),
