@@ -472,7 +472,7 @@ def maze_distance(layout: tuple[str, ...], xy: jax.Array, goal_xy: jax.Array) ->
     size = cell_size(layout)
     rows, cols = len(layout), len(layout[0])
 
-    def index(p):  # [2] -> [] the cell holding p
+    def index(p):  # [2] -> [] the flat index of the cell holding p (`cell_of`, in jax)
         col = jnp.clip(jnp.floor(p[0] / size + cols / 2), 0, cols - 1)
         row = jnp.clip(jnp.floor(rows / 2 - p[1] / size), 0, rows - 1)
         return (row * cols + col).astype(jnp.int32)
