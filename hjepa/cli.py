@@ -190,7 +190,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--noise-std", type=float, default=None)
     p.add_argument("--noise-decay", type=float, default=None)
-    p.add_argument("--seed", type=int, default=10_000, help="seed of the start/goal pairs")
+    p.add_argument("--split", choices=("val", "test"), default="test",
+                   help="start/goal pairs: val (for choosing settings) or test (for reporting "
+                        "figures; never used for a choice) (default: %(default)s; hjepa.splits)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of a custom set of start/goal pairs (instead of --split)")
     p.add_argument("--critic", action="store_true", default=None,
                    help="cost: the run's critic (`hjepa critic`) instead of the latent distance "
                         "(a pretrained run measured with its critic uses it by default)")
@@ -557,12 +561,15 @@ def _write_pictures(args, task, result) -> dict:
 def _plan(args) -> int:
     import jax
 
-    from hjepa import evaluate, train
+    from hjepa import evaluate, splits, train
     from hjepa.tasks import make
 
     _plan_settings(args)
     _check_pictures(args)
     mesh = _setup_devices(args)
+    pairs = splits.describe(args.split if args.seed is None else None,
+                            splits.seed(args.split) if args.seed is None else args.seed)
+    args.seed = pairs["seed"]
     options = {"num_samples": args.samples, "iterations": args.iterations,
                "temperature": args.temperature, "noise_std": args.noise_std,
                "noise_decay": args.noise_decay}
@@ -628,7 +635,7 @@ def _plan(args) -> int:
                                        record=_recorder(args, task), critic=critic)
     if not _is_main():
         return 0
-    summary = {"task": task.name, "model": model, **result.summary(), "planner": "mppi",
+    summary = {"task": task.name, "model": model, **result.summary(), **pairs, "planner": "mppi",
                "horizon": args.horizon, **options, "devices": jax.device_count()}
     if hierarchical:
         summary.update(high_horizon=args.high_horizon, high_noise_std=args.high_noise_std,
@@ -641,7 +648,8 @@ def _plan(args) -> int:
         _emit_json(summary)
     else:
         print(f"{task.name} / {model} / MPPI: success {100 * summary['success_rate']:.1f}% on "
-              f"{summary['episodes']} episodes, mean final distance "
+              f"{summary['episodes']} episodes ({pairs['split'] or 'seed'} pairs, seed "
+              f"{pairs['seed']}), mean final distance "
               f"{summary['mean_final_distance']:.4f}, {summary['ms_per_step_amortised']:.2f} ms "
               "per MPC step (amortised over the batch)")
         for path in written.values():

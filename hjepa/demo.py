@@ -12,6 +12,7 @@ import jax
 import planners
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
+from hjepa import provenance, splits
 from hjepa import train as train_lib
 from hjepa.model import ModelConfig
 from hjepa.sysinfo import hardware  # noqa: F401  (re-exported: results files use it)
@@ -101,28 +102,41 @@ def run_demo(config: DemoConfig, out_dir: str, *, overwrite: bool = False,
     train_seconds = time.perf_counter() - t0
     last = _last_metrics(run_dir)
 
-    eval_key = jax.random.key(10_000 + config.seed)  # held out: not the data's seed
+    pairs_seed = splits.seed("test") + config.seed  # test pairs: never used for a choice
+    eval_key = jax.random.key(pairs_seed)
     log(f"[3/4] planning with the learned model: MPPI on {config.eval_episodes} held-out goals")
+    t0 = time.perf_counter()
     learned = evaluate_lib.evaluate(
         task, eval_key, num_episodes=config.eval_episodes, model_config=model_config,
         params=state.params, planner=planners.mppi, planner_options=config.planner.options(),
         horizon=config.planner.horizon,
     )
+    learned_seconds = time.perf_counter() - t0
+    random = evaluate_lib.random_actions(task, eval_key, num_episodes=config.eval_episodes)
     log(f"[4/4] planning with the oracle (true physics): MPPI on {config.oracle_episodes} of "
         "the same goals, smaller budget")
+    t0 = time.perf_counter()
     oracle = evaluate_lib.evaluate(
         task, eval_key, num_episodes=config.oracle_episodes, planner=planners.mppi,
         planner_options=config.oracle_planner.options(), horizon=config.oracle_planner.horizon,
     )
+    oracle_seconds = time.perf_counter() - t0
+    pairs = {**splits.describe("test" if config.seed == 0 else None, pairs_seed),
+             "episodes": {"learned": config.eval_episodes, "oracle": config.oracle_episodes}}
     results = {
         "task": config.task,
         "config": config.to_dict(),
+        "pairs": pairs,
         "learned": learned.summary(),
+        "random": random.summary(),
         "oracle": oracle.summary(),
         "training": {"seconds": train_seconds, "final_metrics": last},
         "collect_seconds": collect_seconds,
+        "phases": {"collect": collect_seconds, "train": train_seconds,
+                   "plan_learned": learned_seconds, "plan_oracle": oracle_seconds},
         "total_seconds": time.perf_counter() - t_start,
         "hardware": hardware(),
+        "provenance": provenance.record(configs={"demo": config.to_dict()}, pairs=pairs),
     }
     path = os.path.join(out_dir, "results.json")
     data_lib.atomic_write_json(path, results)
@@ -142,17 +156,26 @@ def format_results(results: dict) -> str:
     """A short table of demo results."""
     rows = [("model", "episodes", "success", "mean final dist", "ms / MPC step", "MPPI budget")]
     cfg = results["config"]
-    for name, key in (("learned JEPA", "planner"), ("oracle (physics)", "oracle_planner")):
-        r = results["learned" if name.startswith("learned") else "oracle"]
-        p = cfg[key]
+    for name, key, planner in (("learned JEPA", "learned", "planner"),
+                               ("random actions", "random", None),
+                               ("oracle (physics)", "oracle", "oracle_planner")):
+        r = results[key]
+        p = cfg[planner] if planner else None
+        budget = f"{p['num_samples']} samples x H{p['horizon']} x {p['iterations']} it" if p \
+            else "-"
         rows.append((name, str(r["episodes"]), f"{100 * r['success_rate']:.1f}%",
                      f"{r['mean_final_distance']:.4f}", f"{r['ms_per_step_amortised']:.2f}",
-                     f"{p['num_samples']} samples x H{p['horizon']} x {p['iterations']} it"))
+                     budget))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     hw = results["hardware"]
-    lines.append(f"(ms / MPC step: wall time of the batched episodes / (episodes x steps); "
-                 f"{hw['platform']}: {hw['cpu']}, {hw['cpu_count']} cores; "
-                 f"total {results['total_seconds']:.0f} s)")
+    pairs = results["pairs"]
+    lines.append(f"({pairs['split'] or 'custom'} start/goal pairs, seed {pairs['seed']}; "
+                 f"ms / MPC step: wall time of the batched episodes / (episodes x steps); "
+                 f"{hw['platform']}: {hw['cpu']}, {hw['cpu_count']} cores)")
+    phases = results["phases"]
+    lines.append(f"time: collect {phases['collect']:.0f} s, train {phases['train']:.0f} s, "
+                 f"plan learned {phases['plan_learned']:.0f} s, plan oracle "
+                 f"{phases['plan_oracle']:.0f} s; total {results['total_seconds']:.0f} s")
     return "\n".join(lines)

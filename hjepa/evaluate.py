@@ -181,6 +181,34 @@ def evaluate(
                         mesh=mesh)
 
 
+def random_actions(task: Task, key: jax.Array, *, num_episodes: int,
+                   num_steps: int | None = None) -> EvalResult:
+    """The baseline a planner must beat: uniformly random actions within the task's bounds,
+    on the same start/goal pairs as `evaluate(task, key, num_episodes=num_episodes)`.
+
+    Returns:
+      An `EvalResult` (success [N], final distances [N], distances [N, T]).
+    """
+    if not isinstance(num_episodes, int) or num_episodes <= 0:
+        raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
+    num_steps = task.episode_length if num_steps is None else num_steps
+    low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
+
+    def run(params, episode, key):
+        del params
+
+        def step(state, step_key):
+            action = jax.random.uniform(step_key, low.shape, minval=low, maxval=high)  # [A]
+            state = task.dynamics(task.env_params, state, action)
+            return state, task.position(state)
+
+        final, positions = jax.lax.scan(step, episode.state,
+                                        jax.random.split(key, num_steps))  # positions [T, P]
+        return task.distance(final, episode.goal), positions
+
+    return run_episodes(task, run, None, key, num_episodes=num_episodes, num_steps=num_steps)
+
+
 def check_observations(name: str, model_config, task: Task) -> None:
     """Raises ValueError unless the model (argument `name`) takes the task's observations."""
     if tuple(model_config.obs_shape) != tuple(task.obs_shape):

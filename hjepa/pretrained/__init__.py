@@ -3,11 +3,17 @@
 Each entry is a run directory (`config.json`, `metrics.jsonl`, the last orbax checkpoint) that
 `hjepa.train.load_run` reads, with the command that reproduces it and the planner settings it
 was measured with (`hjepa plan --pretrained NAME` uses them unless flags override them).
+
+Each run's figure lives beside it in `evaluation.json`, written by
+`python -m benchmarks.pretrained_runs` from `hjepa plan --pretrained NAME` on the `test`
+start/goal pairs (`hjepa.splits`), with its provenance: `describe` quotes it, `for_task` ranks
+a task's runs by it, and the tests derive their quality floors from it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,8 +35,7 @@ PRETRAINED = {
         name="reacher",
         task="reacher",
         description=("flat JEPA on reacher states (latent 32, 2x128 MLPs), 2000 reward-free "
-                     "episodes x 50 steps, 3000 training steps; MPPI 128 x H16 x 3: 71.9% of "
-                     "32 held-out pairs on 2 CPU cores (benchmarks/results/bench_quick_cpu.md)"),
+                     "episodes x 50 steps, 3000 training steps; MPPI 128 x H16 x 3"),
         reproduce="hjepa bench --profile quick --work W  (the run: W/runs/reacher_state_seed0)",
         plan={"samples": 128, "iterations": 3, "horizon": 16, "noise_std": 0.3,
               "noise_decay": 0.6, "temperature": 0.03},
@@ -39,8 +44,7 @@ PRETRAINED = {
         name="two_rooms",
         task="two_rooms",
         description=("flat JEPA on two_rooms states (latent 32, 2x128 MLPs), 1000 reward-free "
-                     "episodes x 100 steps, 3000 training steps; MPPI 128 x H24 x 3: 56.2% of "
-                     "32 held-out pairs on 2 CPU cores (benchmarks/results/bench_quick_cpu.md)"),
+                     "episodes x 100 steps, 3000 training steps; MPPI 128 x H24 x 3"),
         reproduce="hjepa bench --profile quick --work W  (the run: W/runs/two_rooms_state_seed0)",
         plan={"samples": 128, "iterations": 3, "horizon": 24, "noise_std": 0.6,
               "noise_decay": 0.6, "temperature": 0.03},
@@ -51,8 +55,7 @@ PRETRAINED = {
         description=("flat JEPA on two_rooms 32x32 pixels (conv encoder 32-64-64-64, latent 32, "
                      "2x256 predictor), 1500 reward-free episodes x 100 steps, 3000 training "
                      "steps (batch 64) and its critic (learned steps to go); MPPI 128 x H16 x 4 "
-                     "on the critic: 100% of 64 held-out pairs on 2 CPU cores "
-                     "(benchmarks/results/task_suite_cpu.md)"),
+                     "on the critic"),
         reproduce=("python -m benchmarks.task_suite --only two_rooms/pixels --work W  "
                    "(the run and its critic: W/runs/two_rooms_pixels)"),
         plan={"samples": 128, "iterations": 4, "horizon": 16, "noise_std": 0.6,
@@ -65,8 +68,7 @@ PRETRAINED = {
                      "32-64-64-64, latent 32 = [pose, pose difference], 2x256 predictor, "
                      "inverse-dynamics head of weight 10, targets held fixed), 2000 "
                      "reach-and-hold episodes x 50 steps, 2200 training steps (batch 64) and its "
-                     "critic; MPPI 256 x H16 x 4 on the critic at temperature 0.01: 87.5% of 64 "
-                     "held-out pairs on 2 CPU cores (benchmarks/results/task_suite_cpu.md)"),
+                     "critic; MPPI 256 x H16 x 4 on the critic at temperature 0.01"),
         reproduce=("python -m benchmarks.task_suite --only reacher/pixels --work W  "
                    "(the run and its critic: W/runs/reacher_pixels)"),
         plan={"samples": 256, "iterations": 4, "horizon": 16, "noise_std": 0.3,
@@ -77,8 +79,7 @@ PRETRAINED = {
         task="umaze",
         description=("two-level JEPA on umaze states (latent 16, 2x128 MLPs, macro-actions of 8 "
                      "steps in 2 dimensions), 2000 reward-free episodes x 200 steps, 3000 "
-                     "training steps; hierarchical MPPI: 92.2% of 64 held-out pairs on 2 CPU "
-                     "cores (benchmarks/results/hierarchy_cpu.md)"),
+                     "training steps; hierarchical MPPI"),
         reproduce="python -m benchmarks.hierarchy --tasks umaze --work W  (the run: W/runs/umaze)",
         plan={"samples": 128, "iterations": 4, "horizon": 8, "noise_std": 0.6,
               "noise_decay": 0.5, "temperature": 0.03, "high_horizon": 8,
@@ -94,11 +95,44 @@ def path(name: str) -> str:
     return os.path.join(HERE, name)
 
 
+def evaluation(name: str) -> dict | None:
+    """The run's measured figure on the `test` pairs (`evaluation.json`), None if unmeasured.
+
+    Keys include "success_rate", "successes", "episodes", "success_ci95", "split", "seed",
+    "mean_final_distance" and "provenance" (commit, command, machine, versions)."""
+    try:
+        with open(os.path.join(path(name), "evaluation.json")) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def describe(name: str) -> str:
+    """What the run is, and its measured `test`-pair figure from its `evaluation.json`."""
+    entry = PRETRAINED[name]
+    measured = evaluation(name)
+    if measured is None:
+        return f"{entry.description}; not measured on the test pairs"
+    from hjepa import sysinfo
+
+    low, high = measured["success_ci95"]
+    return (f"{entry.description}: {100 * measured['success_rate']:.1f}% "
+            f"({100 * low:.0f}-{100 * high:.0f}) of {measured['episodes']} {measured['split']} "
+            f"pairs (seed {measured['seed']}) on "
+            f"{sysinfo.describe(measured['provenance']['hardware'])}")
+
+
 def for_task(task: str | None) -> str:
-    """The name of the run shipped for `task` (the first listed when there are several)."""
+    """The name of the best measured run shipped for `task` (highest `test` success rate;
+    unmeasured runs last, then the order listed)."""
     names = [name for name, entry in PRETRAINED.items() if entry.task == task]
     if not names:
         shipped = ", ".join(f"{name} ({entry.task})" for name, entry in PRETRAINED.items())
         raise ValueError(f"--pretrained: no run is shipped for task {task!r}; shipped: "
                          f"{shipped}; or pass --pretrained NAME")
-    return names[0]
+
+    def rate(name):
+        measured = evaluation(name)
+        return -1.0 if measured is None else measured["success_rate"]
+
+    return max(names, key=rate)  # max keeps the first listed among equals
