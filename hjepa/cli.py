@@ -565,6 +565,10 @@ def _plan(args) -> int:
     from hjepa.tasks import make
 
     _plan_settings(args)
+    if args.pretrained is not None:
+        from hjepa import pretrained
+
+        _say(args, f"pretrained {args.pretrained}: {pretrained.describe(args.pretrained)}")
     _check_pictures(args)
     mesh = _setup_devices(args)
     pairs = splits.describe(args.split if args.seed is None else None,

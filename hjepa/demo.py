@@ -64,7 +64,7 @@ class DemoConfig:
 QUICK = DemoConfig(
     collect=data_lib.CollectConfig(num_episodes=200, episode_length=50, episodes_per_shard=100),
     train=train_lib.TrainConfig(steps=200, window=8, checkpoint_every=100, log_every=50),
-    eval_episodes=4,
+    eval_episodes=16,
     oracle_episodes=2,
     planner=PlannerConfig(horizon=8, num_samples=32, iterations=2),
     oracle_planner=PlannerConfig(horizon=8, num_samples=16, iterations=1),

@@ -12,10 +12,13 @@ import subprocess
 import sys
 import zlib
 
+import numpy as np
 import pytest
 from cli_helpers import run_cli
 
-from hjepa import cli
+from hjepa import cli, hierarchy, splits, tasks
+from hjepa import evaluate as evaluate_lib
+from hjepa import train as train_lib
 
 COMMANDS = ("demo", "collect", "train", "critic", "plan", "bench", "inspect")
 
@@ -115,8 +118,17 @@ def test_plan_with_a_trained_run(capsys, tiny_run):
     summary = json.loads(out)
     assert summary["model"] == "learned" and summary["task"] == "reacher"
     assert summary["episodes"] == 2 and summary["steps"] == 50
-    assert 0.0 <= summary["success_rate"] <= 1.0
-    assert 0.0 <= summary["mean_final_distance"] < 0.5  # the arm reaches 0.21 at most
+    assert summary["split"] == "test" and summary["seed"] == splits.seed("test")
+    # what the library computes for the same run, pairs and planner settings
+    model_config, _, params = train_lib.load_run(run_dir)
+    expected = evaluate_lib.evaluate(
+        tasks.make("reacher"), splits.key("test"), num_episodes=2, model_config=model_config,
+        params=params, horizon=4, planner_options={
+            "num_samples": 16, "iterations": 1, "temperature": 0.03, "noise_std": 0.3,
+            "noise_decay": 0.6})
+    assert summary["mean_final_distance"] == pytest.approx(
+        float(np.mean(expected.final_distance)), rel=1e-5)
+    assert summary["success_rate"] == expected.success_rate
 
 
 def test_critic_trains_once_and_plans(capsys, tmp_path, tiny_run, tiny_dataset):
@@ -170,11 +182,15 @@ def test_demo_quick_runs_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out_dir / "results.json") as f:
         results = json.load(f)
-    for model in ("learned", "oracle"):
-        assert 0.0 <= results[model]["success_rate"] <= 1.0
-        assert results[model]["episodes"] == {"learned": 4, "oracle": 2}[model]
-    assert results["task"] == "reacher"
-    assert "success" in proc.stdout  # the results table
+    for model in ("learned", "random", "oracle"):
+        assert results[model]["episodes"] == {"learned": 16, "random": 16, "oracle": 2}[model]
+    assert results["task"] == "reacher" and results["pairs"]["split"] == "test"
+    # the demo-sized path plans: far closer to the goals than random actions on the same pairs
+    learned, random = results["learned"], results["random"]
+    assert learned["mean_final_distance"] < 0.5 * random["mean_final_distance"], (learned, random)
+    assert learned["success_rate"] > random["success_rate"], (learned, random)
+    assert "success" in proc.stdout and "random actions" in proc.stdout  # the results table
+    assert "time: collect" in proc.stdout  # the per-phase timing line
 
 
 def test_inspect_a_dataset(capsys, tiny_dataset):
@@ -280,7 +296,17 @@ def test_train_and_plan_a_two_level_hierarchy(capsys, tmp_path, tiny_dataset):
     assert code == 0, err
     summary = json.loads(out)
     assert summary["model"] == "learned, 2 levels" and summary["episodes"] == 2
-    assert 0.0 <= summary["success_rate"] <= 1.0
+    # what the library computes for the same run, pairs and settings (upper levels: their
+    # own noise, no decay)
+    config, _, params = train_lib.load_run(run_dir)
+    options = {"num_samples": 4, "iterations": 1, "temperature": 0.03, "noise_std": 0.3,
+               "noise_decay": 0.6}
+    expected = hierarchy.evaluate(
+        tasks.make("reacher"), splits.key("test"), config, params, num_episodes=2,
+        horizons=(2, 2), planner_options=(dict(options, noise_std=1.0, noise_decay=1.0),
+                                          options), snap_radius=0.5)
+    assert summary["mean_final_distance"] == pytest.approx(
+        float(np.mean(expected.final_distance)), rel=1e-5)
     # the viewer of the first hierarchical episode: its start and every step
     with open(tmp_path / "h2.html") as f:
         page = f.read()
@@ -298,15 +324,25 @@ def test_train_with_zero_levels_exits_2(capsys, tmp_path, tiny_dataset):
     assert not (tmp_path / "h0").exists()
 
 
-def test_plan_a_task_with_its_shipped_run(capsys):
-    """`hjepa plan two_rooms --pretrained`: the run shipped for the task, its planner
+def test_plan_a_task_with_its_best_shipped_run(capsys):
+    """`hjepa plan two_rooms --pretrained`: the best measured run shipped for the task (by
+    its test-pair figure: the pixel run with its critic over the state run), its planner
     settings where no flag overrides them."""
+    from hjepa import pretrained
+
+    rates = {name: pretrained.evaluation(name)["success_rate"]
+             for name in ("two_rooms", "two_rooms_pixels")}
+    best = max(rates, key=rates.get)
+    assert pretrained.for_task("two_rooms") == best
     code, out, err = run_cli(["plan", "two_rooms", "--pretrained", "--episodes", "2",
-                              "--samples", "4", "--iterations", "1", "--json"], capsys)
+                              "--samples", "4", "--iterations", "1", "--horizon", "4",
+                              "--json"], capsys)
     assert code == 0, err
     summary = json.loads(out)
-    assert summary["pretrained"] == "two_rooms" and summary["task"] == "two_rooms"
+    assert summary["pretrained"] == best and summary["task"] == "two_rooms"
     assert summary["num_samples"] == 4 and summary["episodes"] == 2
+    text = pretrained.describe(best)  # quotes the figure of its evaluation.json
+    assert f"{100 * rates[best]:.1f}% (" in text and "test pairs (seed 424242)" in text
 
 
 def test_the_shipped_pixel_run_plans_with_its_critic_unless_told_otherwise():
