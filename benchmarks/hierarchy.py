@@ -34,6 +34,7 @@ from hjepa import critic as critic_lib
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
 from hjepa import hierarchy
+from hjepa import io as hjepa_io
 from hjepa import train as train_lib
 from hjepa.model import ModelConfig
 from hjepa.sysinfo import describe, hardware
@@ -232,14 +233,8 @@ def _critic(spec: Spec, run_dir: str, dataset, model_params) -> tuple[object, fl
 
 def train_seconds(run_dir: str) -> float:
     """Training wall time from the run's metrics (chunk steps / steps per second), so a
-    resumed or reused run reports the time its steps took."""
-    total, previous = 0.0, 0
-    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        for line in f:
-            record = json.loads(line)
-            total += (record["step"] - previous) / record["steps_per_second"]
-            previous = record["step"]
-    return total
+    resumed or reused run reports the time its steps took (`hjepa.io.train_seconds`)."""
+    return hjepa_io.train_seconds(run_dir) or 0.0
 
 
 def evaluate_method(spec: Spec, method: Method, params, critic_params=None, *, episodes: int,
@@ -251,7 +246,7 @@ def evaluate_method(spec: Spec, method: Method, params, critic_params=None, *, e
     if len(method.horizons) == 1:
         config, params = hierarchy.flat_view(config, params)
     critic = (spec.critic, critic_params) if method.critic else None
-    return hierarchy.evaluate(task, jax.random.key(seed), config, params,
+    return evaluate_lib.evaluate_hierarchy(task, jax.random.key(seed), config, params,
                               num_episodes=episodes, horizons=method.horizons,
                               planner=planners.mppi, planner_options=method.options(),
                               terminal_weights=method.terminal_weights, critic=critic,

@@ -34,8 +34,10 @@ import numpy as np
 import planners
 from benchmarks.reacher_planners import wilson
 from hjepa import data as data_lib
+from hjepa import evaluate as evaluate_lib
 from hjepa import latent_variable as lv
 from hjepa import tasks
+from hjepa import train as train_lib
 from hjepa.losses import LossConfig
 from hjepa.model import ModelConfig
 from hjepa.sysinfo import hardware
@@ -150,7 +152,8 @@ def main(argv=None) -> int:
     train_config = TrainConfig(steps=args.steps, batch_size=256, window=4, learning_rate=1e-3,
                                seed=args.seed, log_every=500, loss=LossConfig())
     t0 = time.perf_counter()
-    params, history = lv.fit(config, train_config, obs, actions, progress=True)
+    params, history = train_lib.fit_latent_variable(config, train_config, obs, actions,
+                                                    progress=True)
     train_seconds = time.perf_counter() - t0
     out["train_seconds"] = train_seconds
     out["train_last"] = history[-1]
@@ -169,10 +172,10 @@ def main(argv=None) -> int:
                  dict(num_samples=k, quantile=args.quantile), options)]
     rows = []
     for name, kwargs, planner_options in variants:
-        result, positions = lv.evaluate(task, key, config, params, num_episodes=args.episodes,
-                                        planner=planners.mppi, planner_options=planner_options,
-                                        horizon=args.horizon, terminal_weight=args.terminal_weight,
-                                        **kwargs)
+        result, positions = evaluate_lib.evaluate_latent_variable(
+            task, key, config, params, num_episodes=args.episodes, planner=planners.mppi,
+            planner_options=planner_options, horizon=args.horizon,
+            terminal_weight=args.terminal_weight, **kwargs)
         samples = 1 if kwargs.get("zero") else kwargs["num_samples"]
         successes = int(result.success.sum())
         low, high = wilson(successes, args.episodes)

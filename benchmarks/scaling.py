@@ -4,7 +4,7 @@ Run with ``python -m benchmarks.scaling [--quick] [--devices 1,2,4,8] [--out PAT
 
 Each row plans a batch of `episodes` latent-space problems (a JEPA world model with random
 weights; the cost of a plan does not depend on the weights) with `planners.mppi`, split over
-the first d devices with `hjepa.parallel.shard_vmap`. The yardstick, measured in the same run,
+the first d devices with `hjepa.distributed.shard_vmap`. The yardstick, measured in the same run,
 is the same batch under a plain ``jit(vmap(mppi))`` on one device; every row reports its speed
 as a ratio to it. Compile time is reported apart; the run time is the median of repeats after
 a warm-up call, with ``block_until_ready``.
@@ -38,8 +38,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 import planners  # noqa: E402
+from hjepa import distributed, sysinfo  # noqa: E402
 from hjepa import model as model_lib  # noqa: E402
-from hjepa import parallel, sysinfo  # noqa: E402
 from hjepa.model import ModelConfig  # noqa: E402
 
 FULL = dict(episodes=1024, num_samples=256, horizon=16, iterations=4, hidden=256, latent=32,
@@ -104,15 +104,15 @@ def run(sizes: dict, device_counts: list[int]) -> dict:
     for count in device_counts:
         if count > len(available) or episodes % count:
             continue
-        mesh = parallel.make_mesh(f"data={count}", devices=available[:count])
-        fn = parallel.shard_vmap(mppi, mesh, in_axes=(0, None, 0))
-        args = (parallel.put_global(batch, parallel.data_sharding(mesh)),
-                parallel.put_global(init, parallel.replicated(mesh)),
-                parallel.put_global(keys, parallel.data_sharding(mesh)))
+        mesh = distributed.make_mesh(f"data={count}", devices=available[:count])
+        fn = distributed.shard_vmap(mppi, mesh, in_axes=(0, None, 0))
+        args = (distributed.put_global(batch, distributed.data_sharding(mesh)),
+                distributed.put_global(init, distributed.replicated(mesh)),
+                distributed.put_global(keys, distributed.data_sharding(mesh)))
         result = timed(fn, args, sizes["repeats"])
-        diff = float(jnp.max(jnp.abs(parallel.to_host(result["output"].actions)
+        diff = float(jnp.max(jnp.abs(distributed.to_host(result["output"].actions)
                                      - yard["output"].actions)))
-        rows.append({"devices": count, "path": "parallel.shard_vmap",
+        rows.append({"devices": count, "path": "distributed.shard_vmap",
                      "compile_s": result["compile_s"], "median_s": result["median_s"],
                      "plans_per_s": episodes / result["median_s"],
                      "ratio": yard["median_s"] / result["median_s"], "max_action_diff": diff})

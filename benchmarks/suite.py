@@ -49,6 +49,7 @@ from benchmarks import reacher_planners
 from benchmarks.reacher_planners import wilson
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
+from hjepa import io as hjepa_io
 from hjepa import model as model_lib
 from hjepa import sysinfo
 from hjepa import train as train_lib
@@ -431,7 +432,7 @@ def _collect_and_train(spec: TaskSpec, seed: int, work: str, log: Callable, mode
     t0 = time.perf_counter()
     state = train_lib.fit(model_config, train_config, dataset, run_dir, progress=False)
     train_wall = time.perf_counter() - t0
-    metrics = _last_line(os.path.join(run_dir, "metrics.jsonl"))
+    metrics = hjepa_io.last_metrics(run_dir)
     info = {
         "train_seconds": train_seconds_from_metrics(run_dir),
         "train_wall_seconds_this_run": train_wall,
@@ -494,7 +495,7 @@ def _hierarchical(spec: TaskSpec, task: Task, seed: int, work: str, log: Callabl
     def run(task, key, num_episodes, planner, options, horizon):
         low = {k: v for k, v in options.items() if k not in HIERARCHICAL_OPTIONS}
         high = dict(low, noise_std=options["high_noise_std"], noise_decay=1.0)
-        return hierarchy.evaluate(task, key, config, params, num_episodes=num_episodes,
+        return evaluate_lib.evaluate_hierarchy(task, key, config, params, num_episodes=num_episodes,
                                   horizons=(options["high_horizon"], horizon), planner=planner,
                                   planner_options=(high, low),
                                   terminal_weights=spec.terminal_weight,
@@ -511,15 +512,6 @@ MODELS: dict[str, Callable[..., ModelRun]] = {"learned": _learned, "oracle": _or
 def register_model(name: str, builder: Callable[..., ModelRun]) -> None:
     """Adds a model to the suite: `builder(spec, task, seed, work, log) -> ModelRun`."""
     MODELS[name] = builder
-
-
-def _last_line(path: str) -> dict:
-    try:
-        with open(path) as f:
-            lines = f.read().strip().splitlines()
-        return json.loads(lines[-1]) if lines else {}
-    except OSError:
-        return {}
 
 
 def _dir_bytes(path: str) -> int:

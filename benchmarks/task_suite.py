@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -36,9 +37,11 @@ from hjepa import critic as critic_lib
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
 from hjepa import losses
+from hjepa import model as model_lib
 from hjepa import train as train_lib
-from hjepa.demo import PlannerConfig, hardware
+from hjepa.configs import PlannerConfig
 from hjepa.model import ModelConfig
+from hjepa.sysinfo import hardware
 from hjepa.tasks.ant_maze import WaypointPolicy
 from hjepa.tasks.reacher import ReachingPolicy
 
@@ -90,34 +93,36 @@ PIXEL_TRAIN = train_lib.TrainConfig(steps=3000, batch_size=64, window=8, log_eve
 # and the critic within 30 min on 2 CPU cores.
 REACHER_PIXEL_MODEL = dict(PIXEL_MODEL, inverse_dynamics_hidden=(256,), frames=2)
 REACHER_PIXEL_LOSS = losses.LossConfig(stop_target_gradient=True, inverse_dynamics_weight=10.0)
-REACHER_MPPI = PlannerConfig(horizon=16, num_samples=256, iterations=4, temperature=0.03)
+# MPPI with the defaults of hjepa.configs.PlannerConfig; each setting below changes some.
+MPPI = PlannerConfig()
+REACHER_MPPI = MPPI.replace(horizon=16, num_samples=256, iterations=4, temperature=0.03)
 # The learned latent distance has far-away local minima for the reacher (with the 2700-step
 # model, 14 of its 19 misses on the 64 pairs ended 0.18-0.42 from the goal); the critic's
 # steps to go do not, and a low temperature keeps the fine positioning. Chosen on other
 # held-out pairs (seed 30000): 93.8% against 85.9% with the latent distance, 90.6% at
 # temperature 0.03, 73.4% with horizon 24.
-REACHER_CRITIC_MPPI = PlannerConfig(horizon=16, num_samples=256, iterations=4, temperature=0.01,
+REACHER_CRITIC_MPPI = MPPI.replace(horizon=16, num_samples=256, iterations=4, temperature=0.01,
                                     noise_decay=0.5)
-REACHER_ORACLE = PlannerConfig(horizon=12, num_samples=64, iterations=2, temperature=0.1,
+REACHER_ORACLE = MPPI.replace(horizon=12, num_samples=64, iterations=2, temperature=0.1,
                                noise_decay=1.0)
-MAZE_MPPI = PlannerConfig(horizon=24, num_samples=128, iterations=3, temperature=0.03,
+MAZE_MPPI = MPPI.replace(horizon=24, num_samples=128, iterations=3, temperature=0.03,
                           noise_std=0.6)
 # The critic's steps to go see the wall, so short horizons reach the door; the noise decays
 # for the fine positioning at the goal.
-MAZE_CRITIC_MPPI = PlannerConfig(horizon=16, num_samples=128, iterations=4, temperature=0.03,
+MAZE_CRITIC_MPPI = MPPI.replace(horizon=16, num_samples=128, iterations=4, temperature=0.03,
                                  noise_std=0.6, noise_decay=0.5)
-PUSHER_MPPI = PlannerConfig(horizon=16, num_samples=256, iterations=4, temperature=0.03,
+PUSHER_MPPI = MPPI.replace(horizon=16, num_samples=256, iterations=4, temperature=0.03,
                             noise_std=0.3)
-PUSHER_ORACLE = PlannerConfig(horizon=10, num_samples=32, iterations=2, temperature=0.1,
+PUSHER_ORACLE = MPPI.replace(horizon=10, num_samples=32, iterations=2, temperature=0.1,
                               noise_std=0.3, noise_decay=1.0)
-MAZE_ORACLE = PlannerConfig(horizon=24, num_samples=64, iterations=2, temperature=0.1,
+MAZE_ORACLE = MPPI.replace(horizon=24, num_samples=64, iterations=2, temperature=0.1,
                             noise_std=0.6, noise_decay=1.0)
 # The ant's 500-step episodes and its physics (~1k steps/s on 2 CPU cores) make every row
 # costly: the learned rows plan 32 episodes, the oracle (the geodesic cost through the maze,
 # see hjepa.tasks.ant_maze) 4 with a small budget.
-ANT_MPPI = PlannerConfig(horizon=16, num_samples=128, iterations=4, temperature=0.03,
+ANT_MPPI = MPPI.replace(horizon=16, num_samples=128, iterations=4, temperature=0.03,
                          noise_std=0.6, noise_decay=0.5)
-ANT_ORACLE = PlannerConfig(horizon=16, num_samples=32, iterations=1, temperature=0.1,
+ANT_ORACLE = MPPI.replace(horizon=16, num_samples=32, iterations=1, temperature=0.1,
                            noise_std=0.5, noise_decay=1.0)
 ANT_WAYPOINTS = WaypointPolicy()
 
@@ -216,8 +221,9 @@ def _row(spec: Spec, model: str, result: evaluate_lib.EvalResult, planner: Plann
         **summary,
         "success_ci95": wilson(successes, result.num_episodes),
         "seconds_per_200_step_episode": summary["ms_per_step_amortised"] * 200 / 1000,
-        "calls_per_step": planner.num_samples * planner.iterations * planner.horizon,
-        "planner": {"name": "mppi", **planner.options(), "horizon": planner.horizon},
+        "calls_per_step": (planner.kwargs()["num_samples"] * planner.kwargs()["iterations"]
+                           * planner.horizon),
+        "planner": {"name": "mppi", **planner.kwargs(), "horizon": planner.horizon},
         "cost": "critic" if model.endswith("critic") else "task" if model == "oracle"
         else "latent distance",
         **extra,
@@ -243,7 +249,7 @@ def run_spec(spec: Spec, work: str, episodes: int, log=print):
     log(f"{name}: planning with the learned model on {episodes} episodes")
     learned = evaluate_lib.evaluate(
         task, key, num_episodes=episodes, model_config=model_config, params=state.params,
-        planner=planners.mppi, planner_options=spec.planner.options(),
+        planner=planners.mppi, planner_options=spec.planner.kwargs(),
         horizon=spec.planner.horizon)
     yield _row(spec, "learned", learned, spec.planner, train_seconds=train_seconds,
                collect_seconds=collect_seconds, dataset_episodes=dataset.num_episodes,
@@ -253,11 +259,12 @@ def run_spec(spec: Spec, work: str, episodes: int, log=print):
     log(f"  learned: {100 * learned.success_rate:.1f}%")
     if spec.critic is not None:
         critic_params, critic_seconds = critic_lib.fit_for_run(
-            spec.critic, model_config, state.params, dataset, run_dir)
+            spec.critic, functools.partial(model_lib.encode, model_config), state.params,
+            dataset, run_dir, latent_size=model_config.latent_size)
         log(f"{name}: planning with the learned model and critic on {episodes} episodes")
         with_critic = evaluate_lib.evaluate(
             task, key, num_episodes=episodes, model_config=model_config, params=state.params,
-            planner=planners.mppi, planner_options=spec.critic_planner.options(),
+            planner=planners.mppi, planner_options=spec.critic_planner.kwargs(),
             horizon=spec.critic_planner.horizon, critic=(spec.critic, critic_params))
         yield _row(spec, "learned + critic", with_critic, spec.critic_planner,
                    train_seconds=train_seconds + critic_seconds,
@@ -273,7 +280,7 @@ def run_spec(spec: Spec, work: str, episodes: int, log=print):
         log(f"{name}: planning with the oracle on {n} episodes")
         oracle = evaluate_lib.evaluate(
             task, key, num_episodes=n, planner=planners.mppi,
-            planner_options=spec.oracle_planner.options(), horizon=spec.oracle_planner.horizon)
+            planner_options=spec.oracle_planner.kwargs(), horizon=spec.oracle_planner.horizon)
         yield _row(spec, "oracle", oracle, spec.oracle_planner)
         log(f"  oracle: {100 * oracle.success_rate:.1f}%")
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from hjepa.io import read_json  # noqa: F401  (re-exported)
 
 PyTree = Any
 
@@ -44,12 +45,3 @@ def restore(mngr: ocp.CheckpointManager, like: PyTree, step: int | None = None) 
         ) from None
 
 
-def read_json(path: str) -> dict:
-    """Reads a JSON file, with an error naming the file when it is missing or corrupt."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise ValueError(f"{path} does not exist") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is corrupt: {error}") from None

@@ -57,16 +57,6 @@ EXAMPLES = {
         (writes RUN_DIR/critic.json and critic.msgpack; `hjepa plan --critic` plans with it;
         a critic of another configuration is kept unless --overwrite)
         """,
-    "bench": """
-        examples:
-          hjepa bench --profile quick          # <= 20 min on 2 CPU cores -> benchmarks/results
-          hjepa bench --profile tiny --out /tmp/bench --work /tmp/bench-work   # seconds
-          hjepa bench --profile full --overwrite          # sized for a GPU
-          hjepa bench --profile quick --resume            # continue an interrupted run
-          hjepa bench --profile quick --only reacher --planners mppi,gd --models learned
-        (datasets and runs are reused from --work; rows are written as they finish; an
-        existing results file is kept unless --overwrite; the same as `python -m benchmarks`)
-        """,
     "inspect": """
         examples:
           hjepa inspect data/reacher                 # a dataset
@@ -88,9 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def add(name, help_text):
+    def add(name, help_text, examples=None):
         p = sub.add_parser(name, help=help_text, description=help_text,
-                           epilog=textwrap.dedent(EXAMPLES[name]),
+                           epilog=textwrap.dedent(EXAMPLES[name] if examples is None
+                                                  else examples),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--quiet", action="store_true", help="no progress output")
         p.add_argument("--json", action="store_true", help="print machine-readable JSON only")
@@ -184,6 +175,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default=None, help="task name (required with --oracle)")
     p.add_argument("--oracle", action="store_true", help="plan through the true physics")
     p.add_argument("--episodes", type=int, default=64)
+    p.add_argument("--planner", choices=("mppi", "cem", "gd", "beam"), default="mppi",
+                   help="trajectory optimiser: mppi, cem, gd (gradient descent through the "
+                        "model) or beam (beam search); options not given take its defaults "
+                        "(default: %(default)s)")
     p.add_argument("--samples", type=int, default=None)
     p.add_argument("--horizon", type=int, default=None)
     p.add_argument("--iterations", type=int, default=None)
@@ -221,16 +216,30 @@ def _parser() -> argparse.ArgumentParser:
                    help="replace existing --render / --gif files")
     _add_parallel_flags(p)
 
-    p = add("bench", "Run the benchmark suite: tasks x models x planners -> JSON, Markdown, PNG.")
-    from benchmarks import suite
-
-    suite.add_arguments(p)
+    for name, command in _plugins().items():  # e.g. `hjepa bench`, from the benchmarks
+        p = add(name, command.HELP, command.EXAMPLES)
+        command.add_arguments(p)
 
     p = add("inspect", "Summarise a dataset, a training run or checkpoint, or a results file.")
     p.add_argument("path", help="dataset directory, run directory, checkpoint or results JSON")
     p.add_argument("--plot", default=None, metavar="OUT.png",
                    help="runs and checkpoints: write the run's training curves to this PNG")
     return parser
+
+
+def _plugins() -> dict:
+    """Commands other packages add (entry points of group `hjepa.commands`), by name: the
+    benchmark suite's `hjepa bench` (`benchmarks.command`). Each is a module with `HELP`,
+    `EXAMPLES`, `add_arguments(parser)` and `run(args, say, emit_json) -> int`."""
+    import importlib.metadata
+
+    found = {}
+    for entry in importlib.metadata.entry_points(group="hjepa.commands"):
+        try:
+            found[entry.name] = entry.load()
+        except ImportError:  # a package that declared a command and was removed since
+            continue
+    return found
 
 
 def _add_parallel_flags(p: argparse.ArgumentParser) -> None:
@@ -259,7 +268,7 @@ def _setup_devices(args):
     """
     import os
 
-    from hjepa import parallel
+    from hjepa import distributed
 
     def from_env(value, env):
         if value is not None or not os.environ.get(env):
@@ -278,7 +287,7 @@ def _setup_devices(args):
         if args.distributed and not explicit:
             coordinator = num_processes = process_id = None
         try:
-            parallel.initialize(coordinator, num_processes, process_id,
+            distributed.initialize(coordinator, num_processes, process_id,
                                 timeout_s=args.init_timeout, auto=args.distributed)
         except RuntimeError as error:
             raise ValueError(str(error)) from error
@@ -286,7 +295,7 @@ def _setup_devices(args):
 
     if args.mesh is None and not multi and jax.device_count() == 1:
         return None
-    return parallel.make_mesh(args.mesh)
+    return distributed.make_mesh(args.mesh)
 
 
 def _is_main() -> bool:
@@ -303,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         commands = {"demo": _demo, "collect": _collect, "train": _train, "critic": _critic,
-                    "plan": _plan, "bench": _bench, "inspect": _inspect}
+                    "plan": _plan, "inspect": _inspect}
+        if args.command not in commands:
+            return _plugins()[args.command].run(args, lambda text: _say(args, text), _emit_json)
         return commands[args.command](args)
     except ValueError as error:
         print(f"hjepa {args.command}: error: {error}", file=sys.stderr)
@@ -411,13 +422,11 @@ def _train(args) -> int:
               progress=not (args.quiet or args.json), mesh=mesh)
     if not _is_main():
         return 0
-    last = {}
-    with open(f"{args.run_dir}/metrics.jsonl") as f:
-        lines = f.read().strip().splitlines()
-        if lines:
-            last = json.loads(lines[-1])
+    from hjepa import io as hjepa_io
+
+    last = hjepa_io.last_metrics(args.run_dir)
     curves = None
-    if lines:
+    if last:
         from hjepa import visualize
 
         curves = visualize.plot_training_curves(args.run_dir)
@@ -432,10 +441,12 @@ def _train(args) -> int:
 
 
 def _critic(args) -> int:
+    import functools
     import os
 
     from hjepa import critic as critic_lib
     from hjepa import data, hierarchy, train
+    from hjepa import model as model_lib
     from hjepa.checkpoint import read_json
 
     model_config, _, params = train.load_run(args.run_dir)
@@ -461,8 +472,9 @@ def _critic(args) -> int:
             raise ValueError(f"--run-dir: {args.run_dir} holds a critic of another "
                              "configuration; pass --overwrite to replace it")
 
-    _, seconds = critic_lib.fit_for_run(config, model_config, params, dataset, args.run_dir,
-                                        log=lambda line: _say(args, line))
+    _, seconds = critic_lib.fit_for_run(
+        config, functools.partial(model_lib.encode, model_config), params, dataset,
+        args.run_dir, latent_size=model_config.latent_size, log=lambda line: _say(args, line))
     record = read_json(existing)
     summary = {"run_dir": args.run_dir, "critic": record["config"], "seconds": seconds,
                "final_metrics": record["history"][-1]}
@@ -475,18 +487,54 @@ def _critic(args) -> int:
     return 0
 
 
-PLAN_DEFAULTS = {"samples": 256, "horizon": 16, "iterations": 4, "temperature": 0.03,
-                 "noise_std": 0.3, "noise_decay": 0.6, "high_horizon": 8, "high_noise_std": 1.0,
-                 "snap_radius": None, "critic": False}
+# `hjepa plan` flags (dest names) -> where they live in a `hjepa.configs.PlannerConfig`.
+PLAN_FLAGS = {"samples": "num_samples", "iterations": "iterations",
+              "temperature": "temperature", "noise_std": "noise_std",
+              "noise_decay": "noise_decay"}
+
+
+def _flag_values(planner) -> dict:
+    """The `hjepa plan` flag values of a `PlannerConfig` (options it does not set: None)."""
+    options, high = planner.kwargs(), planner.high_kwargs()
+    values = {flag: options.get(name) for flag, name in PLAN_FLAGS.items()}
+    return {**values, "horizon": planner.horizon, "high_horizon": planner.high_horizon,
+            "high_noise_std": high.get("noise_std"), "snap_radius": planner.snap_radius,
+            "critic": planner.critic}
+
+
+def _planner_and_options(args) -> tuple:
+    """The planner function and its options: MPPI with every option filled in (a pretrained
+    run's measured settings, else `PlannerConfig`'s defaults); another planner with the option
+    flags given (its own defaults for the rest)."""
+    import inspect
+
+    import planners
+
+    fn = {"mppi": planners.mppi, "cem": planners.cem, "gd": planners.gradient_descent,
+          "beam": planners.beam_search}[args.planner]
+    if args.planner == "mppi":
+        return fn, {name: getattr(args, flag) for flag, name in PLAN_FLAGS.items()}
+    accepted = inspect.signature(fn).parameters
+    options = {}
+    for flag in args.given_flags:
+        name = PLAN_FLAGS[flag]
+        if name not in accepted:
+            raise ValueError(f"--{flag.replace('_', '-')}: the {args.planner} planner takes no "
+                             f"{name}; its options: {sorted(accepted)[:12]}")
+        options[name] = getattr(args, flag)
+    return fn, options
 
 
 def _plan_settings(args) -> None:
     """Fills the planner flags not given: a pretrained run's measured settings, else defaults."""
+    args.given_flags = [flag for flag in PLAN_FLAGS if getattr(args, flag) is not None]
     if args.task_name is not None:
         if args.task is not None and args.task != args.task_name:
             raise ValueError(f"TASK: given twice, as {args.task_name!r} and --task {args.task!r}")
         args.task = args.task_name
-    measured = {}
+    from hjepa.configs import PlannerConfig
+
+    measured = PlannerConfig()  # the defaults, in one place
     if args.pretrained is not None:
         from hjepa import pretrained
 
@@ -496,9 +544,9 @@ def _plan_settings(args) -> None:
             raise ValueError("--pretrained: give --pretrained or --run-dir, not both")
         args.run_dir = pretrained.path(args.pretrained)
         measured = pretrained.PRETRAINED[args.pretrained].plan
-    for name, default in PLAN_DEFAULTS.items():
+    for name, value in _flag_values(measured).items():
         if getattr(args, name) is None:
-            setattr(args, name, measured.get(name, default))
+            setattr(args, name, value)
 
 
 def _check_pictures(args) -> None:
@@ -574,9 +622,7 @@ def _plan(args) -> int:
     pairs = splits.describe(args.split if args.seed is None else None,
                             splits.seed(args.split) if args.seed is None else args.seed)
     args.seed = pairs["seed"]
-    options = {"num_samples": args.samples, "iterations": args.iterations,
-               "temperature": args.temperature, "noise_std": args.noise_std,
-               "noise_decay": args.noise_decay}
+    planner, options = _planner_and_options(args)
     if args.oracle:
         if args.task is None:
             raise ValueError("--task: required with --oracle (e.g. --task reacher)")
@@ -585,8 +631,8 @@ def _plan(args) -> int:
         task = make(args.task)
         _picture_task_checks(args, task)
         result = evaluate.evaluate(task, jax.random.key(args.seed), num_episodes=args.episodes,
-                                   planner_options=options, horizon=args.horizon, mesh=mesh,
-                                   record=_recorder(args, task))
+                                   planner=planner, planner_options=options,
+                                   horizon=args.horizon, mesh=mesh, record=_recorder(args, task))
         model, hierarchical = "oracle", False
     else:
         if args.run_dir is None:
@@ -624,9 +670,12 @@ def _plan(args) -> int:
             critic = critic_lib.load(args.run_dir, model_config.latent_size)
             model = f"{model}, critic"
         if hierarchical:
+            if args.planner != "mppi":
+                raise ValueError(f"--planner: hierarchical runs plan with mppi at every level, "
+                                 f"got {args.planner!r} (pass --flat to plan level 1 alone)")
             upper = dict(options, noise_std=args.high_noise_std, noise_decay=1.0)
             levels = model_config.num_levels
-            result = hierarchy.evaluate(
+            result = evaluate.evaluate_hierarchy(
                 task, jax.random.key(args.seed), model_config, params,
                 num_episodes=args.episodes, horizons=(args.high_horizon,) * (levels - 1)
                 + (args.horizon,), planner_options=(upper,) * (levels - 1) + (options,),
@@ -634,13 +683,14 @@ def _plan(args) -> int:
         else:
             result = evaluate.evaluate(task, jax.random.key(args.seed),
                                        num_episodes=args.episodes, model_config=model_config,
-                                       params=params, planner_options=options,
+                                       params=params, planner=planner, planner_options=options,
                                        horizon=args.horizon, mesh=mesh,
                                        record=_recorder(args, task), critic=critic)
     if not _is_main():
         return 0
-    summary = {"task": task.name, "model": model, **result.summary(), **pairs, "planner": "mppi",
-               "horizon": args.horizon, **options, "devices": jax.device_count()}
+    summary = {"task": task.name, "model": model, **result.summary(), **pairs,
+               "planner": args.planner, "horizon": args.horizon, **options,
+               "devices": jax.device_count()}
     if hierarchical:
         summary.update(high_horizon=args.high_horizon, high_noise_std=args.high_noise_std,
                        snap_radius=args.snap_radius)
@@ -651,30 +701,14 @@ def _plan(args) -> int:
     if args.json:
         _emit_json(summary)
     else:
-        print(f"{task.name} / {model} / MPPI: success {100 * summary['success_rate']:.1f}% on "
+        print(f"{task.name} / {model} / {args.planner}: success "
+              f"{100 * summary['success_rate']:.1f}% on "
               f"{summary['episodes']} episodes ({pairs['split'] or 'seed'} pairs, seed "
               f"{pairs['seed']}), mean final distance "
               f"{summary['mean_final_distance']:.4f}, {summary['ms_per_step_amortised']:.2f} ms "
               "per MPC step (amortised over the batch)")
         for path in written.values():
             _say(args, f"wrote {path}")
-    return 0
-
-
-def _bench(args) -> int:
-    from benchmarks import suite
-
-    results = suite.run_from_args(args, log=lambda t: _say(args, t))
-    rows = [{k: r.get(k) for k in ("task", "obs", "model", "planner", "budget_text",
-                                   "budget_scale", "episodes", "success_rate", "success_ci95",
-                                   "mean_final_distance", "ms_per_env_step", "calls_per_step",
-                                   "train_seconds", "seed")} for r in results["rows"]]
-    if args.json:
-        _emit_json({"profile": results["profile"]["name"], "machine": results["machine"],
-                    "complete": results["complete"], "paths": results["paths"], "rows": rows})
-    elif not args.quiet:
-        print(suite.markdown(results))
-        print("wrote " + ", ".join(results["paths"].values()))
     return 0
 
 

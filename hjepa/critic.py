@@ -33,45 +33,11 @@ import numpy as np
 import optax
 
 from hjepa import data as data_lib
+from hjepa.configs import CriticConfig
+from hjepa.configs import critic_config_from_dict as config_from_dict
 from hjepa.modules import MLP
 
 PyTree = Any
-
-
-@dataclasses.dataclass(frozen=True)
-class CriticConfig:
-    """The critic and how it trains. Hashable.
-
-    Attributes:
-      embedding_size: E.
-      hidden: hidden layer sizes of φ.
-      max_steps: random pairs are pushed apart up to this many steps (beyond: no gradient).
-      bound_weight: weight of the hinge on the observed-stretch bounds.
-      steps, batch_size, window, learning_rate, seed: training (windows of `window` steps).
-    """
-
-    embedding_size: int = 16
-    hidden: tuple[int, ...] = (256, 256)
-    max_steps: float = 100.0
-    bound_weight: float = 1.0
-    steps: int = 2000
-    batch_size: int = 256
-    window: int = 16
-    learning_rate: float = 1e-3
-    seed: int = 0
-
-    def validate(self, latent_size: int | None = None) -> None:
-        for name in ("embedding_size", "steps", "batch_size", "window"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        for name in ("max_steps", "bound_weight", "learning_rate"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name}: expected a positive number, got {value!r}")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size: expected at least 2 (random pairs need two), got "
-                             f"{self.batch_size}")
 
 
 def _embed(config: CriticConfig) -> MLP:
@@ -262,13 +228,6 @@ def fit_cached(config: CriticConfig, run_dir: str, latent_size: int, train
     return params, seconds
 
 
-def config_from_dict(data: dict) -> CriticConfig:
-    """A `CriticConfig` from its JSON form (lists back to tuples)."""
-    data = dict(data)
-    data["hidden"] = tuple(data["hidden"])
-    return CriticConfig(**data)
-
-
 def load(run_dir: str, latent_size: int) -> tuple[CriticConfig, PyTree]:
     """The critic kept in `run_dir` by `fit_cached` (or `hjepa critic`): (config, params).
 
@@ -294,24 +253,27 @@ def load(run_dir: str, latent_size: int) -> tuple[CriticConfig, PyTree]:
     return config, params
 
 
-def fit_for_run(config: CriticConfig, model_config, model_params: PyTree,
-                dataset: data_lib.Dataset, run_dir: str, log=None) -> tuple[PyTree, float]:
-    """The critic of a flat world model's run (`hjepa.model`), kept in `run_dir`: the dataset
-    encoded once, shard by shard (`encode_dataset`), then `fit_latents`; cached by
-    `fit_cached`. `log`, if given, is called with a line before each phase.
+def fit_for_run(config: CriticConfig, encode, model_params: PyTree, dataset: data_lib.Dataset,
+                run_dir: str, *, latent_size: int, log=None) -> tuple[PyTree, float]:
+    """The critic of a world model's run, kept in `run_dir`: the dataset encoded once, shard by
+    shard (`encode_dataset`), then `fit_latents`; cached by `fit_cached`.
+
+    Args:
+      encode: `(model_params, obs [..., *obs_shape]) -> latents [..., D]`, e.g.
+        `functools.partial(hjepa.model.encode, model_config)`.
+      latent_size: D.
+      log: called with a line before each phase, if given.
 
     Returns:
       (critic params, seconds its training took, encoding included).
     """
-    from hjepa import model as model_lib
 
     def train():
         if log is not None:
             log(f"encoding {dataset.num_episodes} episodes of {dataset.path}")
-        latents = encode_dataset(functools.partial(model_lib.encode, model_config),
-                                 model_params, dataset)
+        latents = encode_dataset(encode, model_params, dataset)
         if log is not None:
             log(f"training the critic for {config.steps} steps")
         return fit_latents(config, latents)
 
-    return fit_cached(config, run_dir, model_config.latent_size, train)
+    return fit_cached(config, run_dir, latent_size, train)

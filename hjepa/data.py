@@ -27,62 +27,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hjepa.io import (  # noqa: F401  (re-exported)
+    atomic_save_npy,
+    atomic_write_bytes,
+    atomic_write_json,
+)
 from hjepa.tasks import Task, make
-from hjepa.tasks.ant_maze import WaypointPolicy
-from hjepa.tasks.reacher import ReachingPolicy
+from hjepa.tasks.policies import (  # noqa: F401  (re-exported)
+    POLICIES,
+    POLICY_TASKS,
+    ExplorationPolicy,
+    policy_kind,
+)
 
 FORMAT = "hjepa-dataset"
 FORMAT_VERSION = 1
-
-
-@dataclasses.dataclass(frozen=True)
-class ExplorationPolicy:
-    """Temporally correlated random actions (a clipped AR(1) process).
-
-    a_t = clip(correlation · a_{t-1} + sqrt(1 − correlation²) · σ · ε_t), with one σ per
-    episode drawn uniformly from [min_scale, max_scale] so the data hold slow and fast motion.
-    """
-
-    correlation: float = 0.8
-    min_scale: float = 0.1
-    max_scale: float = 1.0
-
-    def validate(self) -> None:
-        if not 0.0 <= self.correlation < 1.0:
-            raise ValueError(f"correlation: expected a number in [0, 1), got {self.correlation!r}")
-        if not 0.0 <= self.min_scale <= self.max_scale:
-            raise ValueError(
-                "min_scale/max_scale: expected 0 <= min_scale <= max_scale, "
-                f"got {self.min_scale!r} and {self.max_scale!r}"
-            )
-
-    def bind(self, task: Task) -> _CorrelatedNoise:
-        """The policy acting in `task`'s action box (see `collect_episodes`)."""
-        return _CorrelatedNoise(self, jnp.asarray(task.action_low), jnp.asarray(task.action_high))
-
-
-@dataclasses.dataclass(frozen=True)
-class _CorrelatedNoise:
-    """`ExplorationPolicy` in one task's action box [A]; its carry is (a_{t-1} [A], σ [])."""
-
-    policy: ExplorationPolicy
-    low: jax.Array
-    high: jax.Array
-
-    def init(self, key: jax.Array, state) -> tuple[jax.Array, jax.Array]:
-        del state
-        scale = jax.random.uniform(key, (), minval=self.policy.min_scale,
-                                   maxval=self.policy.max_scale)
-        return jnp.zeros_like(self.low), scale
-
-    def __call__(self, carry, key: jax.Array, state, step_index):
-        del state, step_index
-        previous, scale = carry
-        innovation = jnp.sqrt(1.0 - self.policy.correlation**2)
-        noise = jax.random.normal(key, previous.shape)
-        action = jnp.clip(self.policy.correlation * previous + innovation * scale * noise,
-                          self.low, self.high)
-        return (action, scale), action
 
 
 @functools.partial(jax.jit, static_argnames=("task", "policy", "num_episodes", "episode_length"))
@@ -144,29 +103,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Writes `data` to `path` via a temporary file and a rename."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: str, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
-
-
-def atomic_save_npy(path: str, array: np.ndarray) -> None:
-    """Saves a .npy file via a temporary file and a rename."""
-    tmp = f"{path}.tmp-{os.getpid()}.npy"
-    np.save(tmp, array)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 @dataclasses.dataclass(frozen=True)
 class CollectConfig:
     """What `collect` gathers. Hashable and saved in the manifest."""
@@ -177,7 +113,7 @@ class CollectConfig:
     episode_length: int = 50
     episodes_per_shard: int = 500
     seed: int = 0
-    policy: ExplorationPolicy | WaypointPolicy | ReachingPolicy = ExplorationPolicy()
+    policy: Any = ExplorationPolicy()  # any registered policy (hjepa.tasks.policies)
     image_size: int = 64  # side of pixel observations (ignored for state observations)
 
     def make_task(self) -> Task:
@@ -204,18 +140,7 @@ class CollectConfig:
         return out
 
 
-POLICIES = {"ar1": ExplorationPolicy, "waypoint": WaypointPolicy, "reach": ReachingPolicy}
 # Policies written for particular tasks.
-POLICY_TASKS = {"waypoint": ("ant_umaze",), "reach": ("reacher",)}
-
-
-def policy_kind(policy) -> str:
-    """The name of an exploration policy in `POLICIES`; ValueError for anything else."""
-    for kind, cls in POLICIES.items():
-        if type(policy) is cls:
-            return kind
-    raise ValueError(f"policy: expected one of {sorted(POLICIES)} "
-                     f"({', '.join(c.__name__ for c in POLICIES.values())}), got {policy!r}")
 
 
 def collect(config: CollectConfig, path: str, *, overwrite: bool = False,

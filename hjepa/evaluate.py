@@ -12,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import planners
-from hjepa import model as model_lib
-from hjepa.model import ModelConfig
+from hjepa import distributed, hierarchy, latent_variable, world_model
+from hjepa.configs import HierarchyConfig, LatentVariableConfig, ModelConfig
 from hjepa.tasks import Task
 
 PyTree = Any
@@ -97,18 +97,19 @@ def _episode_fn(task: Task, planner: Callable, options: dict, horizon: int,
     `hjepa.critic.CriticConfig`) params is the pair (model params, critic params)."""
     init_actions = jnp.zeros((horizon, task.action_size))
     low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
+    family = None if model_config is None else world_model.of(model_config)
 
     def run(params, episode, key):
-        if model_config is None:
+        if family is None:
             problem = task.oracle_problem(episode.state, episode.goal)
             observe = planners.identity_observe
         else:
             model_params, critic_params = params if critic is not None else (params, None)
-            problem = model_lib.problem(
-                model_config, model_params, task.observe(episode.state), episode.goal.obs,
-                low, high, terminal_weight=terminal_weight,
+            (problem,) = family.problems(
+                model_params, task.observe(episode.state), episode.goal.obs, low, high,
+                terminal_weight=terminal_weight,
                 critic=None if critic is None else (critic, critic_params))
-            observe = model_lib.EncodeObservation(model_config, task)
+            observe = family.observe(task)
         result = planners.mpc(
             problem, init_actions, key, env_step=task.dynamics, env_params=task.env_params,
             env_state=episode.state, num_steps=num_steps, observe=observe, planner=planner,
@@ -140,7 +141,7 @@ def evaluate(
     With `model_config` and `params` the planner plans through the learned model from
     encoded observations; without, through the task's true physics (the oracle).
 
-    With a `mesh` (`hjepa.parallel.make_mesh`) the episodes are split over its data axis
+    With a `mesh` (`hjepa.distributed.make_mesh`) the episodes are split over its data axis
     (`num_episodes` must be a multiple of it) and the params replicated; each device runs its
     episodes alone, with the same start/goal pairs and keys as without a mesh. Call it in
     every process of a multi-process job: each gets the whole result.
@@ -168,9 +169,7 @@ def evaluate(
     if record is not None and not callable(record):
         raise ValueError(f"record: expected a callable or None, got {type(record).__name__}")
     if mesh is not None:
-        from hjepa import parallel
-
-        parallel.check_divisible(mesh, num_episodes, "num_episodes")
+        distributed.check_divisible(mesh, num_episodes, "num_episodes")
     num_steps = task.episode_length if num_steps is None else num_steps
     critic_config, critic_params = critic if critic is not None else (None, None)
     run = _episode_fn(task, planner, dict(planner_options or {}), horizon, model_config, num_steps,
@@ -179,6 +178,171 @@ def evaluate(
         params = (params, critic_params)
     return run_episodes(task, run, params, key, num_episodes=num_episodes, num_steps=num_steps,
                         mesh=mesh)
+
+
+def hierarchical_episode_fn(task, config: HierarchyConfig, *, planner: Callable | tuple,
+               options: dict | tuple, horizons: tuple[int, ...], num_steps: int,
+               terminal_weights: float | tuple[float, ...] = 4.0, subgoal_step: int = 0,
+               critic=None, critic_levels: tuple[int, ...] | None = None,
+               snap_radius: float | None = None, record: Callable | None = None):
+    """`(params, episode, key) -> (final distance, positions [T, P])` of one hierarchical
+    MPC episode on `task`, for `run_episodes`. `params` is
+    `{"model": hierarchy params, "critic": critic params or None}`; `critic` the critic's
+    config (or None) and `critic_levels` the levels it costs (see `problems`); with
+    `snap_radius`, subgoals within it of the goal are replaced by the goal (`SnapSubgoal`).
+    With `record` (a hashable `env_state -> pytree`, e.g. `hjepa.visualize.FrameRecorder`)
+    the episode returns `(final distance, (positions, records))`."""
+    if len(horizons) != config.num_levels:
+        raise ValueError(f"horizons: expected one per level ({config.num_levels}), got "
+                         f"{len(horizons)}")
+    if any(isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in horizons):
+        raise ValueError(f"horizons: expected positive integers, got {horizons!r}")
+    if config.span(config.num_levels) > num_steps:
+        raise ValueError(
+            f"the top level's span ({config.span(config.num_levels)} steps per macro-action) "
+            f"is longer than the episode ({num_steps} steps)")
+    init_actions = tuple(jnp.zeros((h, config.action_size_at(level)))
+                         for level, h in zip(range(config.num_levels, 0, -1), horizons,
+                                             strict=True))
+    spans = tuple(config.span(level) for level in range(config.num_levels, 0, -1))
+    low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
+    set_goal = (planners.replace_goal if snap_radius is None
+                else hierarchy.SnapSubgoal(snap_radius))
+    family = world_model.of(config)
+
+    def run(params, episode, key):
+        levels = family.problems(params["model"], task.observe(episode.state),
+                                 episode.goal.obs, low, high, terminal_weight=terminal_weights,
+                                 critic=None if critic is None else (critic, params["critic"]),
+                                 critic_levels=critic_levels)
+        result = planners.hierarchical_mpc(
+            levels, init_actions, key, env_step=task.dynamics, env_params=task.env_params,
+            env_state=episode.state, num_steps=num_steps, spans=spans,
+            observe=family.observe(task), planner=planner,
+            planner_options=options, set_goal=set_goal, subgoal_step=subgoal_step,
+            record=DistanceRecorder(task, record))
+        return task.distance(result.final_state, episode.goal), result.records
+
+    return run
+
+
+def evaluate_hierarchy(task, key: jax.Array, config: HierarchyConfig, params: PyTree, *,
+             num_episodes: int, horizons: tuple[int, ...],
+             planner: Callable | tuple = planners.mppi, planner_options: dict | tuple = (),
+             num_steps: int | None = None, terminal_weights: float | tuple[float, ...] = 4.0,
+             subgoal_step: int = 0, mesh: jax.sharding.Mesh | None = None,
+             critic: tuple[Any, PyTree] | None = None,
+             critic_levels: tuple[int, ...] | None = None, snap_radius: float | None = None,
+             record: Callable | None = None):
+    """Hierarchical MPC on `num_episodes` held-out start/goal pairs of `task`.
+
+    Args:
+      horizons: each level's planning horizon in its own actions, top first.
+      planner, planner_options: one for every level or one per level, top first.
+      terminal_weights: one for every level or one per level, top first.
+      critic, critic_levels: a trained cost to go and the levels it costs
+        (`hjepa.hierarchy.problems`).
+      snap_radius: subgoals within this latent distance of the goal become the goal.
+      record: what each step keeps besides the position (`EvalResult.records`), or None.
+      Others as in `evaluate` (the same start/goal pairs for the same key).
+
+    Returns:
+      An `EvalResult`.
+    """
+    if not isinstance(config, HierarchyConfig):
+        raise ValueError(f"config: expected a HierarchyConfig, got {type(config).__name__}")
+    check_observations("config", config, task)
+    if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes <= 0:
+        raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
+    num_steps = task.episode_length if num_steps is None else num_steps
+    run = hierarchical_episode_fn(task, config, planner=planner, options=planner_options or {},
+                     horizons=tuple(horizons), num_steps=num_steps,
+                     terminal_weights=terminal_weights, subgoal_step=subgoal_step,
+                     critic=None if critic is None else critic[0], critic_levels=critic_levels,
+                     snap_radius=snap_radius, record=record)
+    run_params = {"model": params, "critic": None if critic is None else critic[1]}
+    return run_episodes(task, run, run_params, key, num_episodes=num_episodes,
+                                     num_steps=num_steps, mesh=mesh)
+
+
+def evaluate_latent_variable(task, key: jax.Array, config: LatentVariableConfig,
+                             params: PyTree, *,
+             num_episodes: int, num_samples: int = 8, zero: bool = False,
+             quantile: float | None = None, planner: Callable = planners.mppi,
+             planner_options: dict | None = None, horizon: int = 16,
+             terminal_weight: float = 4.0,
+             num_steps: int | None = None) -> tuple[EvalResult, np.ndarray]:
+    """Batched closed-loop MPC episodes planning with the latent-variable model.
+
+    Episode i draws its start/goal from `task.reset` and its K samples of u (fixed for the
+    episode) and planner keys from `key`, so a run is a pure function of `key`.
+
+    Args:
+      task: an hjepa task with state observations matching the model.
+      key: a `jax.random` key.
+      num_episodes: N.
+      num_samples: K samples of u per plan (ignored when `zero`).
+      zero: plan with the single sample u = 0.
+      quantile: None (mean over samples) or a quantile in [0, 1].
+      planner, planner_options: any planner and its options.
+      horizon: planning horizon H.
+      terminal_weight: weight of the terminal latent distance.
+      num_steps: episode length (default: the task's).
+
+    Returns:
+      (result, positions): the `EvalResult` and the task's position after
+      each step [N, T, P] (numpy).
+    """
+    latent_variable.check_quantile(quantile)
+    if tuple(config.model.obs_shape) != tuple(task.obs_shape):
+        raise ValueError(f"config: the model takes observations of shape "
+                         f"{tuple(config.model.obs_shape)}, the task {task.name!r} gives "
+                         f"{tuple(task.obs_shape)}")
+    for name, value in (("num_episodes", num_episodes), ("num_samples", num_samples),
+                        ("horizon", horizon)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    num_steps = task.episode_length if num_steps is None else num_steps
+    reset_key, sample_key, plan_key = jax.random.split(key, 3)
+    episodes = jax.vmap(task.reset)(jax.random.split(reset_key, num_episodes))
+    if zero:
+        samples = jnp.broadcast_to(latent_variable.zero_samples(config, horizon=horizon),
+                                   (num_episodes, 1, horizon, config.latent_variable_size))
+    else:
+        samples = jax.vmap(lambda k: latent_variable.draw_samples(
+            config, k, num_samples=num_samples,
+                                                  horizon=horizon))(
+            jax.random.split(sample_key, num_episodes))
+    keys = jax.random.split(plan_key, num_episodes)
+    options = dict(planner_options or {})
+    low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
+    init_actions = jnp.zeros((horizon, task.action_size))
+    family = world_model.of(config)
+
+    def run(params, episode, u, key):
+        (prob,) = family.problems(params, task.observe(episode.state), episode.goal.obs, low,
+                                  high, u=u, quantile=quantile, terminal_weight=terminal_weight)
+        result = planners.mpc(prob, init_actions, key, env_step=task.dynamics,
+                              env_params=task.env_params, env_state=episode.state,
+                              num_steps=num_steps, observe=family.observe(task),
+                              planner=planner, planner_options=options,
+                              record=DistanceRecorder(task))
+        return task.distance(result.final_state, episode.goal), result.records
+
+    batched = jax.jit(jax.vmap(run, in_axes=(None, 0, 0, 0)))
+    t0 = time.perf_counter()
+    compiled = batched.lower(params, episodes, samples, keys).compile()
+    compile_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    final, positions = jax.block_until_ready(compiled(params, episodes, samples, keys))
+    run_seconds = time.perf_counter() - t0
+    distances = np.linalg.norm(np.asarray(positions) - np.asarray(episodes.goal.position)[:, None],
+                               axis=-1)
+    final = np.asarray(final)
+    result = EvalResult(success=final < task.success_threshold, final_distance=final,
+                        distances=distances, compile_seconds=compile_seconds,
+                        run_seconds=run_seconds, num_episodes=num_episodes, num_steps=num_steps)
+    return result, np.asarray(positions)
 
 
 def random_actions(task: Task, key: jax.Array, *, num_episodes: int,
@@ -233,11 +397,9 @@ def run_episodes(task: Task, run: Callable, params: PyTree, key: jax.Array, *,
     if mesh is None:
         batched = jax.jit(jax.vmap(run, in_axes=(None, 0, 0)))
     else:
-        from hjepa import parallel
-
-        batched = parallel.shard_vmap(run, mesh, in_axes=(None, 0, 0))
-        args = (parallel.put_global(params, parallel.replicated(mesh)),
-                *parallel.put_global((episodes, keys), parallel.data_sharding(mesh)))
+        batched = distributed.shard_vmap(run, mesh, in_axes=(None, 0, 0))
+        args = (distributed.put_global(params, distributed.replicated(mesh)),
+                *distributed.put_global((episodes, keys), distributed.data_sharding(mesh)))
     t0 = time.perf_counter()
     compiled = batched.lower(*args).compile()
     compile_seconds = time.perf_counter() - t0
@@ -246,10 +408,8 @@ def run_episodes(task: Task, run: Callable, params: PyTree, key: jax.Array, *,
     run_seconds = time.perf_counter() - t0
     positions, records = positions if isinstance(positions, tuple) else (positions, None)
     if mesh is not None:
-        from hjepa import parallel
-
-        final, positions = parallel.to_host(final), parallel.to_host(positions)
-        records = jax.tree.map(parallel.to_host, records)
+        final, positions = distributed.to_host(final), distributed.to_host(positions)
+        records = jax.tree.map(distributed.to_host, records)
     if records is not None:
         records = jax.tree.map(np.asarray, records)
         episodes = jax.tree.map(np.asarray, episodes)

@@ -23,8 +23,6 @@ A `HierarchyConfig` goes wherever `hjepa.train.fit` takes a `ModelConfig`.
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -32,162 +30,17 @@ import jax.numpy as jnp
 
 import planners
 from hjepa import cost as cost_lib
-from hjepa import evaluate as evaluate_lib
 from hjepa import losses
 from hjepa import model as model_lib
-from hjepa.model import ModelConfig
+from hjepa.configs import (  # noqa: F401  (re-exported)
+    HierarchyConfig,
+    LevelConfig,
+    make_config,
+)
+from hjepa.configs import model_config_from_dict as config_from_dict  # noqa: F401
 from hjepa.modules import ActionPredictor, ChunkEncoder
 
 PyTree = Any
-
-
-@dataclasses.dataclass(frozen=True)
-class LevelConfig:
-    """One level above the first.
-
-    Attributes:
-      chunk: k, actions of the level below per action of this level.
-      macro_size: M, size of this level's macro-action.
-      predictor_hidden: hidden layer sizes of this level's predictor.
-      chunk_hidden: hidden layer sizes of its chunk encoder.
-    """
-
-    chunk: int = 8
-    macro_size: int = 4
-    predictor_hidden: tuple[int, ...] = (256, 256)
-    chunk_hidden: tuple[int, ...] = (128, 128)
-
-
-@dataclasses.dataclass(frozen=True)
-class HierarchyConfig:
-    """A hierarchical world model. Hashable; saved beside checkpoints.
-
-    Attributes:
-      base: the level-1 (flat) model, whose encoder every level shares.
-      levels: the levels above the first, bottom up (level 2 first); `()` is a flat model.
-      base_window: level-1 prediction steps per training segment (the train window must be a
-        multiple of it and of the top level's span).
-      level_weight: weight of each upper level's loss against level 1's.
-      macro_variance_target: the std the macro-actions' variance hinge asks for.
-      macro_variance_weight, macro_covariance_weight: VICReg terms on the macro-actions.
-      stop_encoder_gradient: whether upper levels' losses leave the encoder alone (the
-        latents they read and predict are constants to them).
-    """
-
-    base: ModelConfig
-    levels: tuple[LevelConfig, ...] = (LevelConfig(),)
-    base_window: int = 8
-    level_weight: float = 1.0
-    macro_variance_target: float = 0.5
-    macro_variance_weight: float = 1.0
-    macro_covariance_weight: float = 0.04
-    stop_encoder_gradient: bool = True
-
-    # the ModelConfig interface that `hjepa.train` and `hjepa.evaluate` read
-    @property
-    def obs_shape(self) -> tuple[int, ...]:
-        return self.base.obs_shape
-
-    @property
-    def action_size(self) -> int:
-        return self.base.action_size
-
-    @property
-    def latent_size(self) -> int:
-        return self.base.latent_size
-
-    @property
-    def takes_pixels(self) -> bool:
-        return self.base.takes_pixels
-
-    @property
-    def normalizer_shape(self) -> tuple[int, ...]:
-        return self.base.normalizer_shape
-
-    @property
-    def num_levels(self) -> int:
-        """L: the flat level plus the levels above it."""
-        return 1 + len(self.levels)
-
-    def span(self, level: int) -> int:
-        """Primitive steps per action of `level` (1-based): 1, k_2, k_2·k_3, ..."""
-        self._check_level(level)
-        return math.prod(lc.chunk for lc in self.levels[: level - 1])
-
-    def action_size_at(self, level: int) -> int:
-        """Size of one action of `level`: A at level 1, M_l above."""
-        self._check_level(level)
-        return self.action_size if level == 1 else self.levels[level - 2].macro_size
-
-    def _check_level(self, level: int) -> None:
-        if isinstance(level, bool) or not isinstance(level, int) or not (
-                1 <= level <= self.num_levels):
-            raise ValueError(f"level: expected an integer in [1, {self.num_levels}], got "
-                             f"{level!r}")
-
-    def validate(self) -> None:
-        if not isinstance(self.base, ModelConfig):
-            raise ValueError(f"base: expected a ModelConfig, got {type(self.base).__name__}")
-        self.base.validate()
-        if not isinstance(self.levels, tuple) or not all(
-                isinstance(lc, LevelConfig) for lc in self.levels):
-            raise ValueError(f"levels: expected a tuple of LevelConfig, got {self.levels!r}")
-        for index, lc in enumerate(self.levels):
-            for name in ("chunk", "macro_size"):
-                value = getattr(lc, name)
-                if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                    raise ValueError(f"levels[{index}].{name} (level {index + 2}): expected a "
-                                     f"positive integer, got {value!r}")
-            if lc.chunk < 2:
-                raise ValueError(f"levels[{index}].chunk (level {index + 2}): expected at "
-                                 f"least 2 steps of the level below, got {lc.chunk}")
-            for name in ("predictor_hidden", "chunk_hidden"):
-                if any(int(s) <= 0 for s in getattr(lc, name)):
-                    raise ValueError(f"levels[{index}].{name}: expected positive layer sizes, "
-                                     f"got {getattr(lc, name)}")
-        if (isinstance(self.base_window, bool) or not isinstance(self.base_window, int)
-                or self.base_window <= 0):
-            raise ValueError(f"base_window: expected a positive integer, got "
-                             f"{self.base_window!r}")
-
-    def check_window(self, window: int) -> None:
-        """Raises ValueError unless a train window of `window` steps suits every level."""
-        top = self.span(self.num_levels)
-        for name, size in (("base_window", self.base_window), ("the top level's span", top)):
-            if window % size:
-                raise ValueError(f"window: expected a multiple of {name} ({size}), got "
-                                 f"{window}")
-
-    def to_dict(self) -> dict:
-        return {"kind": "hierarchy", **dataclasses.asdict(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> HierarchyConfig:
-        data = {k: v for k, v in data.items() if k != "kind"}
-        levels = tuple(
-            LevelConfig(**{**lc, "predictor_hidden": tuple(lc["predictor_hidden"]),
-                           "chunk_hidden": tuple(lc["chunk_hidden"])})
-            for lc in data.pop("levels"))
-        return cls(base=ModelConfig.from_dict(data.pop("base")), levels=levels, **data)
-
-
-def make_config(base: ModelConfig, *, num_levels: int = 2, chunk: int = 8,
-                macro_size: int = 4, **options) -> HierarchyConfig:
-    """A hierarchy of `num_levels` ≥ 1 levels, every level above the first alike."""
-    if isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 1:
-        raise ValueError(f"num_levels: expected a positive integer (1 is a flat model), got "
-                         f"{num_levels!r}")
-    config = HierarchyConfig(base, tuple(LevelConfig(chunk, macro_size)
-                                         for _ in range(num_levels - 1)), **options)
-    config.validate()
-    return config
-
-
-def config_from_dict(data: dict) -> ModelConfig | HierarchyConfig:
-    """The model config saved by `to_dict`: a `HierarchyConfig` or a flat `ModelConfig`."""
-    if data.get("kind") == "hierarchy":
-        return HierarchyConfig.from_dict(data)
-    return ModelConfig.from_dict(data)
 
 
 # ----------------------------------------------------------------------------- model
@@ -437,82 +290,3 @@ def predictor_calls_per_step(horizons: tuple[int, ...], samples: tuple[int, ...]
     return calls + sum(horizons[:-1])
 
 
-def episode_fn(task, config: HierarchyConfig, *, planner: Callable | tuple,
-               options: dict | tuple, horizons: tuple[int, ...], num_steps: int,
-               terminal_weights: float | tuple[float, ...] = 4.0, subgoal_step: int = 0,
-               critic=None, critic_levels: tuple[int, ...] | None = None,
-               snap_radius: float | None = None, record: Callable | None = None):
-    """`(params, episode, key) -> (final distance, positions [T, P])` of one hierarchical
-    MPC episode on `task`, for `hjepa.evaluate.run_episodes`. `params` is
-    `{"model": hierarchy params, "critic": critic params or None}`; `critic` the critic's
-    config (or None) and `critic_levels` the levels it costs (see `problems`); with
-    `snap_radius`, subgoals within it of the goal are replaced by the goal (`SnapSubgoal`).
-    With `record` (a hashable `env_state -> pytree`, e.g. `hjepa.visualize.FrameRecorder`)
-    the episode returns `(final distance, (positions, records))`."""
-    if len(horizons) != config.num_levels:
-        raise ValueError(f"horizons: expected one per level ({config.num_levels}), got "
-                         f"{len(horizons)}")
-    if any(isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in horizons):
-        raise ValueError(f"horizons: expected positive integers, got {horizons!r}")
-    if config.span(config.num_levels) > num_steps:
-        raise ValueError(
-            f"the top level's span ({config.span(config.num_levels)} steps per macro-action) "
-            f"is longer than the episode ({num_steps} steps)")
-    init_actions = tuple(jnp.zeros((h, config.action_size_at(level)))
-                         for level, h in zip(range(config.num_levels, 0, -1), horizons,
-                                             strict=True))
-    spans = tuple(config.span(level) for level in range(config.num_levels, 0, -1))
-    low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
-
-    def run(params, episode, key):
-        levels = problems(config, params["model"], task.observe(episode.state),
-                          episode.goal.obs, low, high, terminal_weights,
-                          critic=None if critic is None else (critic, params["critic"]),
-                          critic_levels=critic_levels)
-        result = planners.hierarchical_mpc(
-            levels, init_actions, key, env_step=task.dynamics, env_params=task.env_params,
-            env_state=episode.state, num_steps=num_steps, spans=spans,
-            observe=EncodeForLevels(config, task), planner=planner, planner_options=options,
-            set_goal=planners.replace_goal if snap_radius is None else SnapSubgoal(snap_radius),
-            subgoal_step=subgoal_step, record=evaluate_lib.DistanceRecorder(task, record))
-        return task.distance(result.final_state, episode.goal), result.records
-
-    return run
-
-
-def evaluate(task, key: jax.Array, config: HierarchyConfig, params: PyTree, *,
-             num_episodes: int, horizons: tuple[int, ...],
-             planner: Callable | tuple = planners.mppi, planner_options: dict | tuple = (),
-             num_steps: int | None = None, terminal_weights: float | tuple[float, ...] = 4.0,
-             subgoal_step: int = 0, mesh: jax.sharding.Mesh | None = None,
-             critic: tuple[Any, PyTree] | None = None,
-             critic_levels: tuple[int, ...] | None = None, snap_radius: float | None = None,
-             record: Callable | None = None):
-    """Hierarchical MPC on `num_episodes` held-out start/goal pairs of `task`.
-
-    Args:
-      horizons: each level's planning horizon in its own actions, top first.
-      planner, planner_options: one for every level or one per level, top first.
-      terminal_weights: one for every level or one per level, top first.
-      critic, critic_levels: a trained cost to go and the levels it costs (`problems`).
-      snap_radius: subgoals within this latent distance of the goal become the goal.
-      record: what each step keeps besides the position (`EvalResult.records`), or None.
-      Others as in `hjepa.evaluate.evaluate` (the same start/goal pairs for the same key).
-
-    Returns:
-      An `hjepa.evaluate.EvalResult`.
-    """
-    if not isinstance(config, HierarchyConfig):
-        raise ValueError(f"config: expected a HierarchyConfig, got {type(config).__name__}")
-    evaluate_lib.check_observations("config", config, task)
-    if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes <= 0:
-        raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
-    num_steps = task.episode_length if num_steps is None else num_steps
-    run = episode_fn(task, config, planner=planner, options=planner_options or {},
-                     horizons=tuple(horizons), num_steps=num_steps,
-                     terminal_weights=terminal_weights, subgoal_step=subgoal_step,
-                     critic=None if critic is None else critic[0], critic_levels=critic_levels,
-                     snap_radius=snap_radius, record=record)
-    run_params = {"model": params, "critic": None if critic is None else critic[1]}
-    return evaluate_lib.run_episodes(task, run, run_params, key, num_episodes=num_episodes,
-                                     num_steps=num_steps, mesh=mesh)

@@ -10,28 +10,14 @@ import json
 import os
 from typing import Any
 
+from hjepa import io as hjepa_io
+
 KINDS = ("dataset", "run", "checkpoint", "results")
 
 
 def train_seconds_from_metrics(run_dir: str) -> float | None:
-    """Optimiser time of a run from its metrics.jsonl: sum of logged steps / (steps/s).
-
-    Excludes compilation and checkpointing; the same after resuming or reusing a run.
-    None when the run has no metrics yet.
-    """
-    path = os.path.join(run_dir, "metrics.jsonl")
-    if not os.path.exists(path):
-        return None
-    total, previous = 0.0, 0
-    with open(path) as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-                total += (record["step"] - previous) / record["steps_per_second"]
-                previous = record["step"]
-            except (json.JSONDecodeError, KeyError, ZeroDivisionError):
-                break
-    return total
+    """Optimiser time of a run from its metrics.jsonl (`hjepa.io.train_seconds`)."""
+    return hjepa_io.train_seconds(run_dir)
 
 
 def detect(path: str) -> str:
@@ -156,11 +142,7 @@ def _run(path: str, step: int | None = None) -> dict:
     ckpt_dir = os.path.join(path, "checkpoints")
     steps = sorted(int(n) for n in os.listdir(ckpt_dir) if n.isdigit()) \
         if os.path.isdir(ckpt_dir) else []
-    metrics = []
-    metrics_path = os.path.join(path, "metrics.jsonl")
-    if os.path.exists(metrics_path):
-        with open(metrics_path) as f:
-            metrics = [json.loads(line) for line in f if line.strip()]
+    metrics = hjepa_io.read_metrics(path)
     last = metrics[-1] if metrics else {}
     train = record["train"]
     return {

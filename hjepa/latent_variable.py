@@ -32,65 +32,23 @@ and `optimizer`, and `hjepa.data.sample_windows`; it keeps no checkpoints (small
 from __future__ import annotations
 
 import dataclasses
-import functools
-import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
-import optax
 
 import planners
 from hjepa import cost as cost_lib
-from hjepa import data as data_lib
 from hjepa import losses
 from hjepa import model as model_lib
-from hjepa import train as train_lib
-from hjepa.evaluate import DistanceRecorder, EvalResult
-from hjepa.model import ModelConfig
+from hjepa.configs import LatentVariableConfig, ModelConfig
 from hjepa.modules import MLP
 
 PyTree = Any
 
 LOG_STD_MIN, LOG_STD_MAX = -6.0, 2.0
-
-
-@dataclasses.dataclass(frozen=True)
-class LatentVariableConfig:
-    """Architecture and bottleneck weight of the latent-variable model. Hashable.
-
-    Attributes:
-      model: the encoder and predictor (as `hjepa.model`); `model.action_size` is the task's A.
-      latent_variable_size: U, the size of u.
-      inference_hidden: hidden layer sizes of the inference network q(u | z_t, z_{t+1}).
-      kl_weight: β, the weight of KL(q ‖ N(0, I)) in the loss (the bottleneck).
-    """
-
-    model: ModelConfig
-    latent_variable_size: int = 2
-    inference_hidden: tuple[int, ...] = (128, 128)
-    kl_weight: float = 0.01
-
-    def validate(self) -> None:
-        self.model.validate()
-        if self.model.takes_pixels:
-            raise ValueError(f"model: the latent-variable model takes state observations "
-                             f"(encoder 'mlp'), got encoder {self.model.encoder!r}")
-        u = self.latent_variable_size
-        if isinstance(u, bool) or not isinstance(u, int) or u <= 0:
-            raise ValueError(f"latent_variable_size: expected a positive integer, got {u!r}")
-        if any(int(s) <= 0 for s in self.inference_hidden):
-            raise ValueError(f"inference_hidden: expected positive layer sizes, got "
-                             f"{self.inference_hidden}")
-        w = self.kl_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
-            raise ValueError(f"kl_weight: expected a non-negative number, got {w!r}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 class InferenceNet(nn.Module):
@@ -205,94 +163,6 @@ def loss_fn(params: PyTree, config: LatentVariableConfig, loss_config: losses.Lo
     metrics = {**metrics, "loss": loss + config.kl_weight * kl, "kl": kl,
                "u_mean_abs": jnp.mean(jnp.abs(mean))}
     return loss + config.kl_weight * kl, metrics
-
-
-def train_step(state: train_lib.TrainState, obs: jax.Array, actions: jax.Array, key: jax.Array,
-               *, config: LatentVariableConfig,
-               train_config: train_lib.TrainConfig) -> tuple[train_lib.TrainState, dict]:
-    """One optimiser step on a batch (obs [B, W+1, O], actions [B, W, A]). Pure."""
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(
-        state.params, config, train_config.loss, obs, actions, key)
-    optimizer = train_lib.optimizer(train_config)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    metrics["grad_norm"] = optax.global_norm(grads)
-    return train_lib.TrainState(state.step + 1, optax.apply_updates(state.params, updates),
-                                opt_state), metrics
-
-
-@functools.partial(jax.jit, static_argnames=("config", "train_config", "num_steps"))
-def train_chunk(state: train_lib.TrainState, all_obs: jax.Array, all_actions: jax.Array, *,
-                config: LatentVariableConfig, train_config: train_lib.TrainConfig,
-                num_steps: int) -> tuple[train_lib.TrainState, dict]:
-    """`num_steps` train steps on windows of in-memory episodes (obs [N, T+1, O], actions
-    [N, T, A]). Step t's batch uses fold_in(key(seed + 1), t) (as `hjepa.train`) and its u
-    draws fold_in(key(seed + 2), t). Returns the state and the chunk's mean metrics."""
-    data_key = jax.random.key(train_config.seed + 1)
-    noise_key = jax.random.key(train_config.seed + 2)
-
-    def body(state, _):
-        obs, actions = data_lib.sample_windows(
-            all_obs, all_actions, jax.random.fold_in(data_key, state.step),
-            batch_size=train_config.batch_size, window=train_config.window)
-        return train_step(state, obs, actions, jax.random.fold_in(noise_key, state.step),
-                          config=config, train_config=train_config)
-
-    state, metrics = jax.lax.scan(body, state, None, length=num_steps)
-    return state, jax.tree.map(jnp.mean, metrics)
-
-
-def fit(config: LatentVariableConfig, train_config: train_lib.TrainConfig, obs: np.ndarray,
-        actions: np.ndarray, *, progress: bool = False) -> tuple[PyTree, list[dict]]:
-    """Trains the latent-variable model on in-memory episodes.
-
-    Args:
-      config: the model.
-      train_config: steps, batch, window, learning rate, loss weights and seed
-        (`checkpoint_every` is unused: no checkpoints).
-      obs: [N, T+1, O] state observations (e.g. `hjepa.data.Dataset.arrays()[0]`).
-      actions: [N, T, A].
-      progress: print a line per chunk of `train_config.log_every` steps.
-
-    Returns:
-      (params, history): history holds one dict of mean metrics per chunk, with "step" and
-      "seconds" (wall time of the chunk, compilation included in the first).
-
-    Raises:
-      ValueError: bad configs or arrays that do not match them.
-      hjepa.train.TrainingError: a non-finite loss.
-    """
-    config.validate()
-    obs, actions = np.asarray(obs, np.float32), np.asarray(actions, np.float32)
-    if obs.ndim != 3 or obs.shape[2:] != tuple(config.model.obs_shape):
-        raise ValueError(f"obs: expected [N, T+1, {config.model.obs_shape[0]}], got "
-                         f"{list(obs.shape)}")
-    if actions.shape != (obs.shape[0], obs.shape[1] - 1, config.model.action_size):
-        raise ValueError(f"actions: expected [{obs.shape[0]}, {obs.shape[1] - 1}, "
-                         f"{config.model.action_size}] to match obs, got {list(actions.shape)}")
-    train_config.validate(actions.shape[1])
-    flat = obs.reshape(-1, obs.shape[-1])
-    params = init(config, jax.random.key(train_config.seed), flat.mean(0), flat.std(0))
-    state = train_lib.TrainState(jnp.zeros((), jnp.int32), params,
-                                 train_lib.optimizer(train_config).init(params))
-    all_obs, all_actions = jnp.asarray(obs), jnp.asarray(actions)
-    history = []
-    step = 0
-    while step < train_config.steps:
-        chunk = min(train_config.log_every, train_config.steps - step)
-        t0 = time.perf_counter()
-        state, metrics = train_chunk(state, all_obs, all_actions, config=config,
-                                     train_config=train_config, num_steps=chunk)
-        metrics = {k: float(v) for k, v in metrics.items()}
-        step += chunk
-        metrics.update(step=step, seconds=time.perf_counter() - t0)
-        if not np.isfinite(metrics["loss"]):
-            raise train_lib.TrainingError(f"non-finite loss at step {step}")
-        history.append(metrics)
-        if progress:
-            print(f"step {step}: loss {metrics['loss']:.4f} prediction "
-                  f"{metrics['prediction']:.4f} kl {metrics['kl']:.3f} "
-                  f"({metrics['seconds']:.1f} s)", flush=True)
-    return state.params, history
 
 
 # ----------------------------------------------------------------------------- planning
@@ -505,78 +375,3 @@ class EncodeSamples:
 # ----------------------------------------------------------------------------- evaluation
 
 
-def evaluate(task, key: jax.Array, config: LatentVariableConfig, params: PyTree, *,
-             num_episodes: int, num_samples: int = 8, zero: bool = False,
-             quantile: float | None = None, planner: Callable = planners.mppi,
-             planner_options: dict | None = None, horizon: int = 16,
-             terminal_weight: float = 4.0,
-             num_steps: int | None = None) -> tuple[EvalResult, np.ndarray]:
-    """Batched closed-loop MPC episodes planning with the latent-variable model.
-
-    Episode i draws its start/goal from `task.reset` and its K samples of u (fixed for the
-    episode) and planner keys from `key`, so a run is a pure function of `key`.
-
-    Args:
-      task: an hjepa task with state observations matching the model.
-      key: a `jax.random` key.
-      num_episodes: N.
-      num_samples: K samples of u per plan (ignored when `zero`).
-      zero: plan with the single sample u = 0.
-      quantile: None (mean over samples) or a quantile in [0, 1].
-      planner, planner_options: any planner and its options.
-      horizon: planning horizon H.
-      terminal_weight: weight of the terminal latent distance.
-      num_steps: episode length (default: the task's).
-
-    Returns:
-      (result, positions): the `hjepa.evaluate.EvalResult` and the task's position after
-      each step [N, T, P] (numpy).
-    """
-    check_quantile(quantile)
-    if tuple(config.model.obs_shape) != tuple(task.obs_shape):
-        raise ValueError(f"config: the model takes observations of shape "
-                         f"{tuple(config.model.obs_shape)}, the task {task.name!r} gives "
-                         f"{tuple(task.obs_shape)}")
-    for name, value in (("num_episodes", num_episodes), ("num_samples", num_samples),
-                        ("horizon", horizon)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    num_steps = task.episode_length if num_steps is None else num_steps
-    reset_key, sample_key, plan_key = jax.random.split(key, 3)
-    episodes = jax.vmap(task.reset)(jax.random.split(reset_key, num_episodes))
-    if zero:
-        samples = jnp.broadcast_to(zero_samples(config, horizon=horizon),
-                                   (num_episodes, 1, horizon, config.latent_variable_size))
-    else:
-        samples = jax.vmap(lambda k: draw_samples(config, k, num_samples=num_samples,
-                                                  horizon=horizon))(
-            jax.random.split(sample_key, num_episodes))
-    keys = jax.random.split(plan_key, num_episodes)
-    options = dict(planner_options or {})
-    low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
-    init_actions = jnp.zeros((horizon, task.action_size))
-
-    def run(params, episode, u, key):
-        prob = problem(config, params, task.observe(episode.state), episode.goal.obs, low, high,
-                       u, quantile=quantile, terminal_weight=terminal_weight)
-        result = planners.mpc(prob, init_actions, key, env_step=task.dynamics,
-                              env_params=task.env_params, env_state=episode.state,
-                              num_steps=num_steps, observe=EncodeSamples(config, task),
-                              planner=planner, planner_options=options,
-                              record=DistanceRecorder(task))
-        return task.distance(result.final_state, episode.goal), result.records
-
-    batched = jax.jit(jax.vmap(run, in_axes=(None, 0, 0, 0)))
-    t0 = time.perf_counter()
-    compiled = batched.lower(params, episodes, samples, keys).compile()
-    compile_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    final, positions = jax.block_until_ready(compiled(params, episodes, samples, keys))
-    run_seconds = time.perf_counter() - t0
-    distances = np.linalg.norm(np.asarray(positions) - np.asarray(episodes.goal.position)[:, None],
-                               axis=-1)
-    final = np.asarray(final)
-    result = EvalResult(success=final < task.success_threshold, final_distance=final,
-                        distances=distances, compile_seconds=compile_seconds,
-                        run_seconds=run_seconds, num_episodes=num_episodes, num_steps=num_steps)
-    return result, np.asarray(positions)

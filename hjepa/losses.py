@@ -2,37 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 
-
-@dataclasses.dataclass(frozen=True)
-class LossConfig:
-    """Weights of the JEPA loss terms. Hashable; saved beside checkpoints.
-
-    Attributes:
-      prediction_weight: multi-step latent prediction error.
-      variance_weight: VICReg variance hinge (keeps each latent dimension's std >= 1).
-      covariance_weight: VICReg covariance (decorrelates latent dimensions).
-      variance_target: the std the variance hinge asks for.
-      stop_target_gradient: whether the prediction targets (the encoded future observations)
-        are constants of the prediction term. True: the encoder learns only through the
-        prediction's input and the regularisers. False (as in VICReg): the prediction error
-        also moves the targets toward what can be predicted, which pixel encoders need to
-        drop unpredictable detail; the variance and covariance terms keep it from collapsing.
-      inverse_dynamics_weight: weight of the inverse-dynamics error, the squared error of the
-        actions inferred from consecutive latents (needs a model with an inverse-dynamics
-        head, `ModelConfig.inverse_dynamics_hidden`; 0: no such term).
-    """
-
-    prediction_weight: float = 1.0
-    variance_weight: float = 1.0
-    covariance_weight: float = 0.04
-    variance_target: float = 1.0
-    stop_target_gradient: bool = True
-    inverse_dynamics_weight: float = 0.0
+from hjepa.configs import LossConfig
 
 
 def variance_loss(latents: jax.Array, target: float = 1.0, eps: float = 1e-4) -> jax.Array:

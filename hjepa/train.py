@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -16,65 +16,11 @@ import optax
 
 from hjepa import checkpoint as ckpt
 from hjepa import data as data_lib
-from hjepa import hierarchy, losses
-from hjepa import model as model_lib
-from hjepa.model import ModelConfig
+from hjepa import distributed, losses, world_model
+from hjepa import io as hjepa_io
+from hjepa.configs import LatentVariableConfig, ModelConfig, TrainConfig, model_config_from_dict
 
 PyTree = Any
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """How to train. Hashable; saved in the run directory.
-
-    Attributes:
-      steps: optimiser steps.
-      batch_size: windows per batch.
-      window: prediction steps per window (the multi-step rollout length).
-      learning_rate: peak Adam learning rate (cosine decay to 10% over `steps`).
-      grad_clip: global-norm gradient clipping.
-      seed: seeds parameters and the batches (batch t uses fold_in(key, t)).
-      checkpoint_every: steps between checkpoints.
-      log_every: steps between metric records (steps run in jitted chunks of this size).
-      loss: term weights.
-    """
-
-    steps: int = 3000
-    batch_size: int = 256
-    window: int = 8
-    learning_rate: float = 1e-3
-    grad_clip: float = 1.0
-    seed: int = 0
-    checkpoint_every: int = 1000
-    log_every: int = 100
-    loss: losses.LossConfig = losses.LossConfig()
-
-    def validate(self, episode_length: int | None = None) -> None:
-        for name in ("steps", "batch_size", "window", "checkpoint_every", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size: expected at least 2 (VICReg needs a batch), got "
-                             f"{self.batch_size}")
-        for name in ("learning_rate", "grad_clip"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name}: expected a positive number, got {value!r}")
-        if episode_length is not None and self.window > episode_length:
-            raise ValueError(
-                f"window: expected at most the dataset's episode length {episode_length}, "
-                f"got {self.window}"
-            )
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        data = dict(data)
-        data["loss"] = losses.LossConfig(**data["loss"])
-        return cls(**data)
 
 
 class TrainState(NamedTuple):
@@ -88,12 +34,9 @@ def optimizer(config: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(config.grad_clip), optax.adam(schedule))
 
 
-def init_params(model_config: ModelConfig | hierarchy.HierarchyConfig, key: jax.Array,
-                obs_mean=None, obs_std=None) -> PyTree:
-    """Initial params of a flat model or a hierarchy."""
-    if isinstance(model_config, hierarchy.HierarchyConfig):
-        return hierarchy.init(model_config, key, obs_mean, obs_std)
-    return model_lib.init(model_config, key, obs_mean, obs_std)
+def init_params(model_config, key: jax.Array, obs_mean=None, obs_std=None) -> PyTree:
+    """Initial params of any world model (`hjepa.world_model.of(model_config).init`)."""
+    return world_model.of(model_config).init(key, obs_mean, obs_std)
 
 
 def init_state(model_config: ModelConfig, config: TrainConfig, obs_mean, obs_std) -> TrainState:
@@ -101,30 +44,19 @@ def init_state(model_config: ModelConfig, config: TrainConfig, obs_mean, obs_std
     return TrainState(jnp.zeros((), jnp.int32), params, optimizer(config).init(params))
 
 
-def loss_fn(params, model_config: ModelConfig, loss_config: losses.LossConfig, obs, actions):
-    """JEPA loss on windows obs [B, W+1, *obs_shape], actions [B, W, A] (of every level of a
-    `HierarchyConfig`: `hjepa.hierarchy.loss`)."""
-    if isinstance(model_config, hierarchy.HierarchyConfig):
-        return hierarchy.loss(params, model_config, loss_config, obs, actions)
-    latents = model_lib.encode(model_config, params, obs)  # [B, W+1, D]
-    predicted = jax.vmap(lambda z, a: model_lib.rollout(model_config, params, z, a))(
-        latents[:, 0], actions
-    )  # [B, W, D]
-    loss, metrics = losses.jepa_loss(latents, predicted, loss_config)
-    if loss_config.inverse_dynamics_weight:
-        inferred = model_lib.infer_actions(model_config, params, latents[:, :-1],
-                                           latents[:, 1:])  # [B, W, A]
-        inverse = jnp.mean((inferred - actions) ** 2)
-        loss = loss + loss_config.inverse_dynamics_weight * inverse
-        metrics = {**metrics, "loss": loss, "inverse_dynamics": inverse}
-    return loss, metrics
+def loss_fn(params, model_config, loss_config: losses.LossConfig, obs, actions, key=None):
+    """The world model's loss on windows obs [B, W+1, *obs_shape], actions [B, W, A]
+    (`hjepa.world_model.of(model_config).loss`; `key` draws what a family samples, e.g. the
+    latent-variable model's u)."""
+    return world_model.of(model_config).loss(params, loss_config, obs, actions, key)
 
 
-def train_step(state: TrainState, obs, actions, *, model_config: ModelConfig,
+def train_step(state: TrainState, obs, actions, key=None, *, model_config,
                config: TrainConfig) -> tuple[TrainState, dict]:
-    """One optimiser step on a batch. Pure."""
+    """One optimiser step on a batch (obs [B, W+1, ...], actions [B, W, A]; `key` for the
+    loss's draws) of any world model. Pure."""
     grads, metrics = jax.grad(loss_fn, has_aux=True)(
-        state.params, model_config, config.loss, obs, actions
+        state.params, model_config, config.loss, obs, actions, key
     )
     updates, opt_state = optimizer(config).update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
@@ -138,8 +70,9 @@ def train_chunk(state: TrainState, all_obs, all_actions, *, model_config: ModelC
     """`num_steps` train steps on windows sampled from in-memory episodes.
 
     all_obs [N, T+1, *obs_shape], all_actions [N, T, A]. Batch t is drawn with
-    fold_in(key(seed + 1), t), so the result depends only on the seed and the step.
-    Returns the final state and the metrics averaged over the chunk.
+    fold_in(key(seed + 1), t) and the loss's draws with fold_in(key(seed + 2), t), so the
+    result depends only on the seed and the step. Returns the final state and the metrics
+    averaged over the chunk. Every world model trains through it.
     """
     data_key = jax.random.key(config.seed + 1)
 
@@ -148,10 +81,16 @@ def train_chunk(state: TrainState, all_obs, all_actions, *, model_config: ModelC
         obs, actions = data_lib.sample_windows(
             all_obs, all_actions, key, batch_size=config.batch_size, window=config.window
         )
-        return train_step(state, obs, actions, model_config=model_config, config=config)
+        return train_step(state, obs, actions, loss_key(config, state.step),
+                          model_config=model_config, config=config)
 
     state, metrics = jax.lax.scan(body, state, None, length=num_steps)
     return state, jax.tree.map(jnp.mean, metrics)
+
+
+def loss_key(config: TrainConfig, step) -> jax.Array:
+    """The key of step `step`'s draws in the loss: fold_in(key(seed + 2), step)."""
+    return jax.random.fold_in(jax.random.key(config.seed + 2), step)
 
 
 _train_step_jit = jax.jit(train_step, static_argnames=("model_config", "config"))
@@ -190,14 +129,148 @@ def train_chunk_streamed(state: TrainState, dataset: data_lib.Dataset, *,
     start = int(state.step)
     history = []
     for obs, actions in streamed_batches(dataset, config, start, start + num_steps):
-        state, metrics = _train_step_jit(state, obs, actions, model_config=model_config,
-                                         config=config)
+        state, metrics = _train_step_jit(state, obs, actions, loss_key(config, state.step),
+                                         model_config=model_config, config=config)
         history.append(metrics)
     return state, jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *history)
 
 
+# ----------------------------------------------------------------------------- sharded training
+
+
+def _abstract_state(model_config, config):
+    shape = tuple(model_config.obs_shape)
+    return jax.eval_shape(functools.partial(init_state, model_config, config),
+                          jnp.zeros(shape), jnp.ones(shape))
+
+
+def train_state_shardings(mesh: jax.sharding.Mesh, model_config, config, *,
+                          min_size: int = distributed.MIN_SHARD_SIZE) -> PyTree:
+    """The NamedShardings of a `hjepa.train.TrainState` for these configs."""
+    return distributed.state_shardings(mesh, _abstract_state(model_config, config),
+                                       min_size=min_size)
+
+
+def abstract_train_state(mesh: jax.sharding.Mesh, model_config, config) -> PyTree:
+    """ShapeDtypeStructs of a `hjepa.train.TrainState` in its shardings on the mesh.
+
+    A restore target: ``hjepa.checkpoint.restore(manager, abstract_train_state(mesh, ...))``
+    reads a checkpoint saved on any mesh straight into this mesh's layout.
+    """
+    return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                        _abstract_state(model_config, config),
+                        train_state_shardings(mesh, model_config, config))
+
+
+def init_sharded_state(mesh: jax.sharding.Mesh, model_config, config, obs_mean, obs_std):
+    """`init_state`, created directly in its shardings on the mesh."""
+    shardings = train_state_shardings(mesh, model_config, config)
+    fn = jax.jit(functools.partial(init_state, model_config, config),
+                 in_shardings=(distributed.replicated(mesh), distributed.replicated(mesh)),
+                 out_shardings=shardings)
+    return fn(obs_mean, obs_std)
+
+
+@functools.lru_cache(maxsize=32)
+def _train_chunk_fn(mesh, model_config, config, num_steps: int, num_episodes: int):
+    shardings = train_state_shardings(mesh, model_config, config)
+    data_key = jax.random.key(config.seed + 1)
+
+    def chunk(state, obs, actions):
+        def body(state, _):
+            key = jax.random.fold_in(data_key, state.step)
+            batch_obs, batch_actions = distributed.sample_windows(
+                mesh, obs, actions, key, batch_size=config.batch_size, window=config.window,
+                num_episodes=num_episodes)
+            state, metrics = train_step(state, batch_obs, batch_actions,
+                                        loss_key(config, state.step),
+                                        model_config=model_config, config=config)
+            return jax.lax.with_sharding_constraint(state, shardings), metrics
+
+        state, metrics = jax.lax.scan(body, state, None, length=num_steps)
+        return state, jax.tree.map(jnp.mean, metrics)
+
+    data = distributed.data_sharding(mesh)
+    return jax.jit(chunk, in_shardings=(shardings, data, data),
+                   out_shardings=(shardings, distributed.replicated(mesh)))
+
+
+def sharded_train_chunk(state, obs: jax.Array, actions: jax.Array, *, mesh: jax.sharding.Mesh,
+                        model_config, config, num_steps: int, num_episodes: int):
+    """`train_chunk` on the mesh: `num_steps` sharded train steps.
+
+    Batch t is drawn from fold_in(key(seed + 1), t), exactly as on one device. obs and
+    actions come from `load_episodes`; `num_episodes` is the number of real (unpadded) rows.
+    Returns the new state (in `train_state_shardings`) and replicated chunk-mean metrics.
+
+    Raises:
+      ValueError: the batch size does not divide over the data axis.
+    """
+    distributed.check_divisible(mesh, config.batch_size, "batch_size")
+    fn = _train_chunk_fn(mesh, model_config, config, int(num_steps), int(num_episodes))
+    return fn(state, obs, actions)
+
+
 class TrainingError(RuntimeError):
     """Training stopped on a fault (non-finite loss, collapsed latents)."""
+
+
+# ------------------------------------------------------------------------ latent-variable model
+
+
+def fit_latent_variable(config: LatentVariableConfig, train_config: TrainConfig, obs: np.ndarray,
+        actions: np.ndarray, *, progress: bool = False) -> tuple[PyTree, list[dict]]:
+    """Trains the latent-variable model on in-memory episodes.
+
+    Args:
+      config: the model.
+      train_config: steps, batch, window, learning rate, loss weights and seed
+        (`checkpoint_every` is unused: no checkpoints).
+      obs: [N, T+1, O] state observations (e.g. `hjepa.data.Dataset.arrays()[0]`).
+      actions: [N, T, A].
+      progress: print a line per chunk of `train_config.log_every` steps.
+
+    Returns:
+      (params, history): history holds one dict of mean metrics per chunk, with "step" and
+      "seconds" (wall time of the chunk, compilation included in the first).
+
+    Raises:
+      ValueError: bad configs or arrays that do not match them.
+      TrainingError: a non-finite loss.
+    """
+    config.validate()
+    obs, actions = np.asarray(obs, np.float32), np.asarray(actions, np.float32)
+    if obs.ndim != 3 or obs.shape[2:] != tuple(config.model.obs_shape):
+        raise ValueError(f"obs: expected [N, T+1, {config.model.obs_shape[0]}], got "
+                         f"{list(obs.shape)}")
+    if actions.shape != (obs.shape[0], obs.shape[1] - 1, config.model.action_size):
+        raise ValueError(f"actions: expected [{obs.shape[0]}, {obs.shape[1] - 1}, "
+                         f"{config.model.action_size}] to match obs, got {list(actions.shape)}")
+    train_config.validate(actions.shape[1])
+    flat = obs.reshape(-1, obs.shape[-1])
+    params = world_model.of(config).init(jax.random.key(train_config.seed), flat.mean(0),
+                                         flat.std(0))
+    state = TrainState(jnp.zeros((), jnp.int32), params, optimizer(train_config).init(params))
+    all_obs, all_actions = jnp.asarray(obs), jnp.asarray(actions)
+    history = []
+    step = 0
+    while step < train_config.steps:
+        chunk = min(train_config.log_every, train_config.steps - step)
+        t0 = time.perf_counter()
+        state, metrics = train_chunk(state, all_obs, all_actions, model_config=config,
+                                     config=train_config, num_steps=chunk)
+        metrics = {k: float(v) for k, v in metrics.items()}
+        step += chunk
+        metrics.update(step=step, seconds=time.perf_counter() - t0)
+        if not np.isfinite(metrics["loss"]):
+            raise TrainingError(f"non-finite loss at step {step}")
+        history.append(metrics)
+        if progress:
+            print(f"step {step}: loss {metrics['loss']:.4f} prediction "
+                  f"{metrics['prediction']:.4f} kl {metrics['kl']:.3f} "
+                  f"({metrics['seconds']:.1f} s)", flush=True)
+    return state.params, history
+
 
 
 def _run_record(model_config: ModelConfig, config: TrainConfig, dataset) -> dict:
@@ -219,6 +292,7 @@ def fit(
     progress: bool = True,
     collapse_std: float = 1e-3,
     mesh: jax.sharding.Mesh | None = None,
+    report: Callable[[int, dict], None] | None = None,
 ) -> TrainState:
     """Trains the world model, checkpointing to `run_dir` and resuming from it.
 
@@ -227,11 +301,16 @@ def fit(
     `fit` again with the same configs resumes from the latest checkpoint and, for the same
     seed, ends with the same parameters as an uninterrupted run.
 
-    With a `mesh` (`hjepa.parallel.make_mesh`) training is sharded: episodes and batches
+    With a `mesh` (`hjepa.distributed.make_mesh`) training is sharded: episodes and batches
     split over its data axis, parameters replicated (or split over its model axis), the same
     global batches as on one device. Call it in every process of a multi-process job; only
     process 0 writes the config, metrics, TensorBoard events and progress, and checkpoints
     are saved by all processes together. A checkpoint restores on any mesh.
+
+    Every logged chunk's metrics are appended to `metrics.jsonl` (the run record, read by
+    `hjepa.io.read_metrics`) and passed to `report(step, metrics)`, which decides what else
+    to do with them (brax's `progress_fn`); without one, `default_reporters`: TensorBoard,
+    and a progress bar when `progress`. A reporter with a `close()` is closed at the end.
 
     Raises:
       ValueError: bad configs, `run_dir` holds a run of another configuration, or the
@@ -241,10 +320,10 @@ def fit(
     """
     model_config.validate()
     config.validate(dataset.episode_length)
-    if isinstance(model_config, hierarchy.HierarchyConfig):
-        model_config.check_window(config.window)
-        if mesh is not None:
-            raise ValueError("mesh: hierarchical models train on one device (mesh=None)")
+    family = world_model.of(model_config)
+    family.check_training(config.window)
+    if mesh is not None and not family.shardable:
+        raise ValueError(f"mesh: {family.name} models train on one device (mesh=None)")
     if config.loss.inverse_dynamics_weight and not getattr(model_config,
                                                            "inverse_dynamics_hidden", ()):
         raise ValueError("loss.inverse_dynamics_weight: needs a model with an inverse-dynamics "
@@ -267,12 +346,10 @@ def fit(
             f"{dataset.manifest['action_size']}"
         )
     if mesh is not None:
-        from hjepa import parallel
-
         if pixels:
             raise ValueError("mesh: sharded training reads state datasets into device memory; "
                              "pixel datasets train streamed from disk on one device (mesh=None)")
-        parallel.check_divisible(mesh, config.batch_size, "batch_size")
+        distributed.check_divisible(mesh, config.batch_size, "batch_size")
     main = mesh is None or jax.process_index() == 0
     record = _run_record(model_config, config, dataset)
     record_for_compare = json.loads(json.dumps(record))
@@ -296,7 +373,7 @@ def fit(
                 "directory or pass overwrite=True (--overwrite)"
             )
     if mesh is not None:  # every process has read it before process 0 replaces it
-        parallel.barrier("hjepa-fit-config-read")
+        distributed.barrier("hjepa-fit-config-read")
     if not same and main:
         import shutil
 
@@ -315,26 +392,21 @@ def fit(
         std = all_obs.reshape(-1, *all_obs.shape[2:]).std(axis=0)
         state = init_state(model_config, config, mean, std)
     else:  # each process reads only the episodes its devices hold
-        all_obs, all_actions = parallel.load_episodes(dataset, mesh)
-        mean, std = parallel.normalizer_stats(all_obs, dataset.num_episodes)
-        state = parallel.init_state(mesh, model_config, config, mean, std)
-        parallel.barrier("hjepa-fit-run-dir")
+        all_obs, all_actions = distributed.load_episodes(dataset, mesh)
+        mean, std = distributed.normalizer_stats(all_obs, dataset.num_episodes)
+        state = init_sharded_state(mesh, model_config, config, mean, std)
+        distributed.barrier("hjepa-fit-run-dir")
     mngr = ckpt.manager(os.path.join(run_dir, "checkpoints"))
     if mngr.latest_step() is not None:
         state = ckpt.restore(mngr, state)  # into `state`'s shardings, whatever mesh saved it
     start = int(state.step)
-    writer = bar = None
+    reporters = []
     if main:
-        _truncate_metrics(os.path.join(run_dir, "metrics.jsonl"), start)
-        from tensorboardX import SummaryWriter
-
-        writer = SummaryWriter(os.path.join(run_dir, "tb"))
+        hjepa_io.truncate_metrics(run_dir, start)
+        reporters = ([report] if report is not None
+                     else default_reporters(run_dir, config.steps, start, progress=progress))
     if mesh is None and not pixels:
         all_obs, all_actions = jnp.asarray(all_obs), jnp.asarray(all_actions)
-    if progress and main:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.steps, initial=start, desc="train", unit="step")
     try:
         step = start
         while step < config.steps:
@@ -349,7 +421,7 @@ def fit(
                                                  model_config=model_config, config=config,
                                                  num_steps=chunk)
             else:
-                new_state, metrics = parallel.train_chunk(
+                new_state, metrics = sharded_train_chunk(
                     state, all_obs, all_actions, mesh=mesh, model_config=model_config,
                     config=config, num_steps=chunk, num_episodes=dataset.num_episodes)
             metrics = {k: float(v) for k, v in metrics.items()}
@@ -367,19 +439,59 @@ def fit(
             state, step = new_state, step + chunk
             metrics["steps_per_second"] = chunk / elapsed
             if main:
-                _log(run_dir, writer, step, metrics)
-            if bar is not None:
-                bar.update(chunk)
-                bar.set_postfix(loss=f"{metrics['loss']:.4f}", pred=f"{metrics['prediction']:.4f}")
+                hjepa_io.append_metrics(run_dir, {"step": step, **metrics})  # the run record
+                for reporter in reporters:
+                    reporter(step, metrics)
             if step % config.checkpoint_every == 0 or step == config.steps:
                 ckpt.save(mngr, step, state)
     finally:
-        if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.close()
+        for reporter in reporters:
+            getattr(reporter, "close", lambda: None)()
         mngr.close()
     return state
+
+
+class TensorBoardReporter:
+    """`report(step, metrics)` that writes each metric to TensorBoard under `train/`."""
+
+    def __init__(self, run_dir: str):
+        from tensorboardX import SummaryWriter
+
+        self.writer = SummaryWriter(os.path.join(run_dir, "tb"))
+
+    def __call__(self, step: int, metrics: dict) -> None:
+        for name, value in metrics.items():
+            self.writer.add_scalar(f"train/{name}", value, step)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class ProgressReporter:
+    """`report(step, metrics)` that advances a tqdm progress bar with the loss."""
+
+    def __init__(self, total: int, start: int):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, initial=start, desc="train", unit="step")
+        self.step = start
+
+    def __call__(self, step: int, metrics: dict) -> None:
+        self.bar.update(step - self.step)
+        self.step = step
+        self.bar.set_postfix(loss=f"{metrics['loss']:.4f}", pred=f"{metrics['prediction']:.4f}")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def default_reporters(run_dir: str, total: int, start: int, *, progress: bool) -> list:
+    """What `fit` reports to when the caller passes no `report`: TensorBoard events in
+    `run_dir/tb`, and a progress bar when `progress`."""
+    reporters = [TensorBoardReporter(run_dir)]
+    if progress:
+        reporters.append(ProgressReporter(total, start))
+    return reporters
 
 
 def _normalised(record: dict) -> dict | None:
@@ -387,7 +499,7 @@ def _normalised(record: dict) -> dict | None:
     since it was written take their defaults); None when they cannot be read."""
     try:
         return json.loads(json.dumps({
-            "model": hierarchy.config_from_dict(record["model"]).to_dict(),
+            "model": model_config_from_dict(record["model"]).to_dict(),
             "train": TrainConfig.from_dict(record["train"]).to_dict()}))
     except (KeyError, TypeError, ValueError):
         return None
@@ -398,28 +510,6 @@ def _kept(mngr, run_dir: str) -> str:
     if latest is None:
         return f"no checkpoint had been saved yet in {run_dir}"
     return f"the last good checkpoint (step {latest}) is kept in {run_dir}"
-
-
-def _log(run_dir: str, writer, step: int, metrics: dict) -> None:
-    for name, value in metrics.items():
-        writer.add_scalar(f"train/{name}", value, step)
-    with open(os.path.join(run_dir, "metrics.jsonl"), "a") as f:
-        f.write(json.dumps({"step": step, **metrics}) + "\n")
-
-
-def _truncate_metrics(path: str, step: int) -> None:
-    """Drops metric lines past `step` (left by a run interrupted after its last checkpoint)."""
-    if not os.path.exists(path):
-        return
-    kept = []
-    with open(path) as f:
-        for line in f:
-            try:
-                if json.loads(line)["step"] <= step:
-                    kept.append(line)
-            except (json.JSONDecodeError, KeyError):
-                break
-    data_lib.atomic_write_bytes(path, "".join(kept).encode())
 
 
 def load_run(run_dir: str, *, task: str | None = None,
@@ -439,7 +529,7 @@ def load_run(run_dir: str, *, task: str | None = None,
             f"run {run_dir}: expected a model of task {task!r}, it was trained on "
             f"{record['dataset']['task']!r}"
         )
-    model_config = hierarchy.config_from_dict(record["model"])
+    model_config = model_config_from_dict(record["model"])
     config = TrainConfig.from_dict(record["train"])
     params = init_params(model_config, jax.random.key(0))
     like = TrainState(jnp.zeros((), jnp.int32), params, optimizer(config).init(params))

@@ -17,7 +17,6 @@ written.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import tempfile
@@ -26,6 +25,8 @@ from typing import Any
 
 import jax
 import numpy as np
+
+from hjepa import io as hjepa_io
 
 PyTree = Any
 
@@ -176,20 +177,13 @@ def read_metrics(run_dir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         raise ValueError(f"run_dir: {run_dir} has no metrics.jsonl (not a training run, or "
                          "no step logged yet)")
     series: dict[str, tuple[list, list]] = {}
-    with open(path) as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+    for record in hjepa_io.read_metrics(run_dir):
+        for name, value in record.items():
+            if name == "step" or not isinstance(value, int | float):
                 continue
-            if not isinstance(record, dict) or "step" not in record:
-                continue
-            for name, value in record.items():
-                if name == "step" or not isinstance(value, int | float):
-                    continue
-                steps, values = series.setdefault(name, ([], []))
-                steps.append(record["step"])
-                values.append(float(value))
+            steps, values = series.setdefault(name, ([], []))
+            steps.append(record["step"])
+            values.append(float(value))
     if not series:
         raise ValueError(f"run_dir: {path} holds no metrics")
     return {k: (np.asarray(s), np.asarray(v)) for k, (s, v) in series.items()}

@@ -64,7 +64,7 @@ def fingerprints(work: str) -> dict:
     lv_config = latent_variable.LatentVariableConfig(model=model, latent_variable_size=2,
                                                      inference_hidden=(16,))
     obs, actions = dataset.arrays()
-    lv_params, _ = latent_variable.fit(lv_config, train, obs, actions)
+    lv_params, _ = train_lib.fit_latent_variable(lv_config, train, obs, actions)
     out["latent_variable_fit_params"] = digest(lv_params)
 
     task = tasks.make("reacher")
@@ -87,16 +87,16 @@ def fingerprints(work: str) -> dict:
                                        params=state.params, planner=planner,
                                        planner_options=opts, horizon=4, num_steps=10)
         out[f"evaluate_learned_{name}"] = digest(result.final_distance)
-    hier = hierarchy.evaluate(task, key, config_h, state_h.params, num_episodes=2,
+    hier = evaluate_lib.evaluate_hierarchy(task, key, config_h, state_h.params, num_episodes=2,
                               horizons=(2, 4), planner_options=(options, options),
                               num_steps=12, snap_radius=0.5)
     out["evaluate_hierarchical"] = digest(hier.final_distance)
     oracle = evaluate_lib.evaluate(task, key, num_episodes=2, horizon=4, num_steps=6,
                                    planner_options={"num_samples": 8, "iterations": 1})
     out["evaluate_oracle"] = digest(oracle.final_distance)
-    lv_result, _ = latent_variable.evaluate(task, key, lv_config, lv_params, num_episodes=2,
-                                            num_samples=2, planner_options=options, horizon=4,
-                                            num_steps=10)
+    lv_result, _ = evaluate_lib.evaluate_latent_variable(
+        task, key, lv_config, lv_params, num_episodes=2, num_samples=2, planner_options=options,
+        horizon=4, num_steps=10)
     out["evaluate_latent_variable"] = digest(lv_result.final_distance)
 
     for name in ("reacher", "umaze_h2"):

@@ -7,13 +7,33 @@ config) and tests that need the same computation reuse the same compiled functio
 
 from __future__ import annotations
 
-import hypothesis
-import pytest
+import os
+import shutil
+import tempfile
 
-from hjepa import data as data_lib
-from hjepa import tasks
-from hjepa import train as train_lib
-from hjepa.model import ModelConfig
+# One JAX compilation cache for the whole test run, shared by both xdist workers and by every
+# `hjepa` subprocess a test starts (they inherit the environment): a computation compiled by
+# one process is loaded by the next instead of compiled again. Set before jax is imported.
+# Each run starts with an empty cache (compilation is measured by benchmarks, not here).
+_RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"single-{os.getpid()}"
+JAX_CACHE = os.path.join(tempfile.gettempdir(), f"hjepa-test-jax-cache-{_RUN_ID}")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", JAX_CACHE)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
+import hypothesis  # noqa: E402
+import pytest  # noqa: E402
+
+from hjepa import data as data_lib  # noqa: E402
+from hjepa import tasks  # noqa: E402
+from hjepa import train as train_lib  # noqa: E402
+from hjepa.model import ModelConfig  # noqa: E402
+
+
+def pytest_unconfigure(config):
+    """The controller (not an xdist worker) removes the run's compilation cache."""
+    if not hasattr(config, "workerinput") and os.environ.get("JAX_COMPILATION_CACHE_DIR") \
+            == JAX_CACHE:
+        shutil.rmtree(JAX_CACHE, ignore_errors=True)
 
 # `import hypothesis` above: hypothesis's pytest plugin otherwise imports it (through pytest's
 # assertion rewriter, i.e. ast.parse) at the end of the session. On CPython 3.11 ast.parse is

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import planners
+from hjepa import evaluate as evaluate_lib
 from hjepa import hierarchy, losses
 from hjepa import train as train_lib
 from hjepa.model import ModelConfig
@@ -273,8 +274,8 @@ def test_a_macro_action_longer_than_the_episode_is_refused():
     task = make("two_rooms")
     config = hierarchy.HierarchyConfig(BASE, (LEVEL,))
     with pytest.raises(ValueError, match=r"top level's span \(4 steps .*\(3 steps\)"):
-        hierarchy.episode_fn(task, config, planner=planners.mppi, options={}, horizons=(2, 2),
-                             num_steps=3)
+        evaluate_lib.hierarchical_episode_fn(task, config, planner=planners.mppi, options={},
+                                             horizons=(2, 2), num_steps=3)
 
 
 def test_fit_refuses_a_window_the_levels_cannot_split(tiny_dataset, tmp_path):
@@ -319,10 +320,14 @@ def test_the_shipped_pretrained_runs_load():
     assert latents.shape == (3, 16) and bool(jnp.all(jnp.isfinite(latents)))
     with pytest.raises(ValueError, match=r"pretrained: expected one of \['reacher', "):
         pretrained.path("nope")
-    for name, entry in pretrained.PRETRAINED.items():  # every shipped run loads for its task
-        model_config, _, _ = train_lib.load_run(pretrained.path(name), task=entry.task)
+    # every shipped run is a run of its task's observations (each one loads and plans in
+    # tests/test_quality_guards.py)
+    for name, entry in pretrained.PRETRAINED.items():
         with open(os.path.join(pretrained.path(name), "config.json")) as f:
-            obs_kind = json.load(f)["dataset"]["obs_kind"]
+            record = json.load(f)
+        model_config = hierarchy.config_from_dict(record["model"])
+        obs_kind = record["dataset"]["obs_kind"]
         size = model_config.obs_shape[0] if obs_kind == "pixels" else None
         task = make(entry.task, obs_kind, image_size=size)
+        assert record["dataset"]["task"] == entry.task, name
         assert tuple(model_config.obs_shape) == tuple(task.obs_shape), name

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from cli_helpers import run_cli
 
-from hjepa import cli, hierarchy, splits, tasks
+from hjepa import cli, splits, tasks
 from hjepa import evaluate as evaluate_lib
 from hjepa import train as train_lib
 
@@ -301,7 +301,7 @@ def test_train_and_plan_a_two_level_hierarchy(capsys, tmp_path, tiny_dataset):
     config, _, params = train_lib.load_run(run_dir)
     options = {"num_samples": 4, "iterations": 1, "temperature": 0.03, "noise_std": 0.3,
                "noise_decay": 0.6}
-    expected = hierarchy.evaluate(
+    expected = evaluate_lib.evaluate_hierarchy(
         tasks.make("reacher"), splits.key("test"), config, params, num_episodes=2,
         horizons=(2, 2), planner_options=(dict(options, noise_std=1.0, noise_decay=1.0),
                                           options), snap_radius=0.5)
@@ -324,7 +324,7 @@ def test_train_with_zero_levels_exits_2(capsys, tmp_path, tiny_dataset):
     assert not (tmp_path / "h0").exists()
 
 
-def test_plan_a_task_with_its_best_shipped_run(capsys):
+def test_plan_a_task_with_its_best_shipped_run():
     """`hjepa plan two_rooms --pretrained`: the best measured run shipped for the task (by
     its test-pair figure: the pixel run with its critic over the state run), its planner
     settings where no flag overrides them."""
@@ -334,13 +334,15 @@ def test_plan_a_task_with_its_best_shipped_run(capsys):
              for name in ("two_rooms", "two_rooms_pixels")}
     best = max(rates, key=rates.get)
     assert pretrained.for_task("two_rooms") == best
-    code, out, err = run_cli(["plan", "two_rooms", "--pretrained", "--episodes", "2",
-                              "--samples", "4", "--iterations", "1", "--horizon", "4",
-                              "--json"], capsys)
-    assert code == 0, err
-    summary = json.loads(out)
-    assert summary["pretrained"] == best and summary["task"] == "two_rooms"
-    assert summary["num_samples"] == 4 and summary["episodes"] == 2
+    # what `hjepa plan two_rooms --pretrained --samples 4` plans with (the guards in
+    # tests/test_quality_guards.py plan with every shipped run through the same path)
+    args = cli._parser().parse_args(["plan", "two_rooms", "--pretrained", "--samples", "4"])
+    cli._plan_settings(args)
+    assert args.pretrained == best and args.run_dir == pretrained.path(best)
+    assert args.task == "two_rooms" and args.samples == 4  # a flag overrides the measured
+    measured = pretrained.PRETRAINED[best].plan
+    assert args.horizon == measured.horizon and args.critic == measured.critic
+    assert args.iterations == measured.kwargs()["iterations"]
     text = pretrained.describe(best)  # quotes the figure of its evaluation.json
     assert f"{100 * rates[best]:.1f}% (" in text and "test pairs (seed 424242)" in text
 

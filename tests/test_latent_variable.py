@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 import planners
+from hjepa import evaluate as evaluate_lib
 from hjepa import latent_variable as lv
 from hjepa import model as model_lib
 from hjepa import tasks
+from hjepa import train as train_lib
 from hjepa.model import ModelConfig
 from hjepa.tasks import windy
 from hjepa.train import TrainConfig
@@ -175,7 +177,7 @@ def test_inferred_u_carries_the_push_and_nothing_where_there_is_none():
     config = lv.LatentVariableConfig(model, latent_variable_size=1, inference_hidden=(32,),
                                      kl_weight=0.2)
     train = TrainConfig(steps=800, batch_size=64, window=2, learning_rate=3e-3, log_every=400)
-    params, history = lv.fit(config, train, obs, actions)
+    params, history = train_lib.fit_latent_variable(config, train, obs, actions)
     z = lv.encode(config, params, obs)  # [N, T+1, D]
     mean, log_std = lv.infer(config, params, z[:, :-1], z[:, 1:])  # [N, T, 1]
     kl = np.asarray(lv.kl_standard_normal(mean, log_std))  # [N, T]
@@ -222,10 +224,12 @@ def test_bad_inputs_raise_clear_errors():
     windy_task = tasks.make("windy_cliff")
     with pytest.raises(ValueError, match=r"config: the model takes observations of shape "
                                          r"\(5,\), the task 'windy_cliff' gives \(3,\)"):
-        lv.evaluate(windy_task, jax.random.key(0), TINY_LV, params, num_episodes=2)
+        evaluate_lib.evaluate_latent_variable(windy_task, jax.random.key(0), TINY_LV, params,
+                                              num_episodes=2)
     fits = dataclasses.replace(TINY_LV, model=dataclasses.replace(TINY, obs_shape=(3,)))
     with pytest.raises(ValueError, match=r"num_samples: expected a positive integer, got 0"):
-        lv.evaluate(windy_task, jax.random.key(0), fits, params, num_episodes=2, num_samples=0)
+        evaluate_lib.evaluate_latent_variable(windy_task, jax.random.key(0), fits, params,
+                                              num_episodes=2, num_samples=0)
 
 
 # ----------------------------------------------------------------------------- windy_cliff

@@ -3,9 +3,11 @@ no import cycle inside `hjepa` (function-local imports included, so none can dod
 every module imports only modules of its own layer or the layers below it (DESIGN.md):
 
     1  planners
-    2  configs, io, distributed, nn: frozen configs, files and run records, meshes, modules
+    2  configs, io, distributed, modules: frozen configs, files and run records, meshes,
+       Flax modules
     3  tasks, data
-    4  models: the world-model families, losses, costs, the critic (pure functions)
+    4  the world-model families (model, hierarchy, latent_variable) behind one interface
+       (world_model), losses, costs, the critic
     5  training, evaluation
     6  pipeline (the demo)
     7  cli
@@ -33,8 +35,7 @@ LAYERS = {
     "hjepa.tasks.ant_maze": 3, "hjepa.tasks.windy": 3, "hjepa.tasks.policies": 3,
     "hjepa.data": 3,
     "hjepa.losses": 4, "hjepa.model": 4, "hjepa.cost": 4, "hjepa.critic": 4,
-    "hjepa.hierarchy": 4, "hjepa.latent_variable": 4, "hjepa.models": 4,
-    "hjepa.models.base": 4,
+    "hjepa.hierarchy": 4, "hjepa.latent_variable": 4, "hjepa.world_model": 4,
     "hjepa.train": 5, "hjepa.evaluate": 5, "hjepa.visualize": 5, "hjepa.inspection": 5,
     "hjepa.demo": 6, "hjepa.pipeline": 6,
     "hjepa.cli": 7, "hjepa.__main__": 7, "hjepa": 7,

@@ -1,4 +1,4 @@
-"""hjepa.parallel: meshes, sharded training and planning, multi-process runs, bad input.
+"""hjepa.distributed: meshes, sharded training and planning, multi-process runs, bad input.
 
 The multi-device checks need jax imported with 8 (or 2 per process) CPU devices, which this
 pytest process cannot have: they run in subprocesses (tests/parallel_scripts/), launched
@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from cli_helpers import run_cli
 
-from hjepa import parallel
+from hjepa import distributed
 from hjepa import train as train_lib
 
 SCRIPTS = os.path.join(os.path.dirname(__file__), "parallel_scripts")
@@ -237,43 +237,43 @@ def test_two_processes_write_one_run_that_restores_in_one_process(two_processes,
 
 
 def test_mesh_spec_parsing():
-    assert parallel.MeshSpec.parse("data=8,model=1") == parallel.MeshSpec(8, 1)
-    assert parallel.MeshSpec.parse("model=2") == parallel.MeshSpec(None, 2)
-    assert parallel.MeshSpec.parse("data=-1, model=4") == parallel.MeshSpec(None, 4)
+    assert distributed.MeshSpec.parse("data=8,model=1") == distributed.MeshSpec(8, 1)
+    assert distributed.MeshSpec.parse("model=2") == distributed.MeshSpec(None, 2)
+    assert distributed.MeshSpec.parse("data=-1, model=4") == distributed.MeshSpec(None, 4)
     for bad in ("", "data=8,data=2", "data=8;model=1", "pipe=2", "data=x"):
         with pytest.raises(ValueError, match="data=N,model=M"):
-            parallel.MeshSpec.parse(bad)
+            distributed.MeshSpec.parse(bad)
 
 
 def test_make_mesh_on_this_process_devices():
-    mesh = parallel.make_mesh()
+    mesh = distributed.make_mesh()
     assert dict(mesh.shape) == {"data": jax.device_count(), "model": 1}
     with pytest.raises(ValueError, match=rf"expected data x model = {jax.device_count()}.*got"):
-        parallel.make_mesh(f"data={jax.device_count() + 1}")
+        distributed.make_mesh(f"data={jax.device_count() + 1}")
     with pytest.raises(ValueError, match="model axis"):
-        parallel.make_mesh(parallel.MeshSpec(model=jax.device_count() + 1))
+        distributed.make_mesh(distributed.MeshSpec(model=jax.device_count() + 1))
     with pytest.raises(ValueError, match="positive"):
-        parallel.make_mesh(parallel.MeshSpec(data=0))
+        distributed.make_mesh(distributed.MeshSpec(data=0))
 
 
 def test_initialize_checks_its_arguments():
     with pytest.raises(ValueError, match="expected all three"):
-        parallel.initialize("127.0.0.1:1234", 2)
+        distributed.initialize("127.0.0.1:1234", 2)
     with pytest.raises(ValueError, match="HOST:PORT"):
-        parallel.initialize("127.0.0.1", 2, 0)
+        distributed.initialize("127.0.0.1", 2, 0)
     with pytest.raises(ValueError, match=r"process_id: expected an integer in \[0, 2\), got 2"):
-        parallel.initialize("127.0.0.1:1234", 2, 2)
+        distributed.initialize("127.0.0.1:1234", 2, 2)
     with pytest.raises(ValueError, match="num_processes"):
-        parallel.initialize("127.0.0.1:1234", 0, 0)
+        distributed.initialize("127.0.0.1:1234", 0, 0)
     with pytest.raises(ValueError, match="auto=True"):
-        parallel.initialize()
+        distributed.initialize()
 
 
 def test_an_unreachable_coordinator_fails_after_a_bounded_wait():
     port = free_port()  # nobody listens there
     t0 = time.monotonic()
     with pytest.raises(RuntimeError, match=rf"127\.0\.0\.1:{port}.*within 2 s"):
-        parallel.initialize(f"127.0.0.1:{port}", 2, 1, timeout_s=2)
+        distributed.initialize(f"127.0.0.1:{port}", 2, 1, timeout_s=2)
     assert time.monotonic() - t0 < 15
 
 

@@ -16,6 +16,8 @@ import dataclasses
 import json
 import os
 
+from hjepa.configs import PlannerConfig
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -27,7 +29,7 @@ class Pretrained:
     task: str
     description: str
     reproduce: str
-    plan: dict  # `hjepa plan` flag values (dest names) it was measured with
+    plan: PlannerConfig  # how it was measured (what `hjepa plan --pretrained NAME` uses)
 
 
 PRETRAINED = {
@@ -37,8 +39,8 @@ PRETRAINED = {
         description=("flat JEPA on reacher states (latent 32, 2x128 MLPs), 2000 reward-free "
                      "episodes x 50 steps, 3000 training steps; MPPI 128 x H16 x 3"),
         reproduce="hjepa bench --profile quick --work W  (the run: W/runs/reacher_state_seed0)",
-        plan={"samples": 128, "iterations": 3, "horizon": 16, "noise_std": 0.3,
-              "noise_decay": 0.6, "temperature": 0.03},
+        plan=PlannerConfig().replace(num_samples=128, iterations=3, horizon=16, noise_std=0.3,
+                                     noise_decay=0.6, temperature=0.03),
     ),
     "two_rooms": Pretrained(
         name="two_rooms",
@@ -46,8 +48,8 @@ PRETRAINED = {
         description=("flat JEPA on two_rooms states (latent 32, 2x128 MLPs), 1000 reward-free "
                      "episodes x 100 steps, 3000 training steps; MPPI 128 x H24 x 3"),
         reproduce="hjepa bench --profile quick --work W  (the run: W/runs/two_rooms_state_seed0)",
-        plan={"samples": 128, "iterations": 3, "horizon": 24, "noise_std": 0.6,
-              "noise_decay": 0.6, "temperature": 0.03},
+        plan=PlannerConfig().replace(num_samples=128, iterations=3, horizon=24, noise_std=0.6,
+                                     noise_decay=0.6, temperature=0.03),
     ),
     "two_rooms_pixels": Pretrained(
         name="two_rooms_pixels",
@@ -58,8 +60,8 @@ PRETRAINED = {
                      "on the critic"),
         reproduce=("python -m benchmarks.task_suite --only two_rooms/pixels --work W  "
                    "(the run and its critic: W/runs/two_rooms_pixels)"),
-        plan={"samples": 128, "iterations": 4, "horizon": 16, "noise_std": 0.6,
-              "noise_decay": 0.5, "temperature": 0.03, "critic": True},
+        plan=PlannerConfig().replace(num_samples=128, iterations=4, horizon=16, noise_std=0.6,
+                                     noise_decay=0.5, temperature=0.03, critic=True),
     ),
     "reacher_pixels": Pretrained(
         name="reacher_pixels",
@@ -71,8 +73,8 @@ PRETRAINED = {
                      "critic; MPPI 256 x H16 x 4 on the critic at temperature 0.01"),
         reproduce=("python -m benchmarks.task_suite --only reacher/pixels --work W  "
                    "(the run and its critic: W/runs/reacher_pixels)"),
-        plan={"samples": 256, "iterations": 4, "horizon": 16, "noise_std": 0.3,
-              "noise_decay": 0.5, "temperature": 0.01, "critic": True},
+        plan=PlannerConfig().replace(num_samples=256, iterations=4, horizon=16, noise_std=0.3,
+                                     noise_decay=0.5, temperature=0.01, critic=True),
     ),
     "umaze_h2": Pretrained(
         name="umaze_h2",
@@ -81,9 +83,9 @@ PRETRAINED = {
                      "steps in 2 dimensions), 2000 reward-free episodes x 200 steps, 3000 "
                      "training steps; hierarchical MPPI"),
         reproduce="python -m benchmarks.hierarchy --tasks umaze --work W  (the run: W/runs/umaze)",
-        plan={"samples": 128, "iterations": 4, "horizon": 8, "noise_std": 0.6,
-              "noise_decay": 0.5, "temperature": 0.03, "high_horizon": 8,
-              "high_noise_std": 1.0, "snap_radius": 1.0},
+        plan=PlannerConfig().replace(num_samples=128, iterations=4, horizon=8, noise_std=0.6,
+                                     noise_decay=0.5, temperature=0.03, high_horizon=8,
+                                     snap_radius=1.0),
     ),
 }
 

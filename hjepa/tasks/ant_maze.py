@@ -70,6 +70,7 @@ from flax import struct
 import planners
 from hjepa.tasks._brax import import_brax, pipeline, step_substeps
 from hjepa.tasks.base import DEFAULT_IMAGE_SIZE, Episode, Goal, Task, register
+from hjepa.tasks.policies import register_policy
 
 CELL = 2.5  # m, side of a maze cell
 MAZE = ("S..",
@@ -560,3 +561,6 @@ class WaypointPolicy:
 
 register("ant_umaze", lambda obs="state", image_size=DEFAULT_IMAGE_SIZE:
          AntMaze(obs=obs, image_size=image_size))
+
+
+register_policy("waypoint", WaypointPolicy, tasks=("ant_umaze",))

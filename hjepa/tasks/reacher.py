@@ -33,6 +33,7 @@ from flax import struct
 import planners
 from hjepa.tasks._brax import import_brax, pipeline, step_substeps
 from hjepa.tasks.base import Episode, Goal, Task, register
+from hjepa.tasks.policies import register_policy
 
 LINK0_LENGTH = 0.1  # shoulder to elbow
 LINK1_LENGTH = 0.11  # elbow to fingertip
@@ -319,3 +320,6 @@ class ReachingPolicy:
         action = jnp.clip(jnp.where(carry.tracking, drive, 0.0) + noise, -1.0, 1.0)
         carry = carry.replace(target=target, steps_left=steps_left, noise=noise)
         return carry, action
+
+
+register_policy("reach", ReachingPolicy, tasks=("reacher",))

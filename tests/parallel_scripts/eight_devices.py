@@ -30,9 +30,9 @@ import numpy as np  # noqa: E402
 import planners  # noqa: E402
 from hjepa import checkpoint as ckpt  # noqa: E402
 from hjepa import data as data_lib  # noqa: E402
+from hjepa import distributed, tasks  # noqa: E402
 from hjepa import evaluate as evaluate_lib  # noqa: E402
 from hjepa import model as model_lib  # noqa: E402
-from hjepa import parallel, tasks  # noqa: E402
 from hjepa import train as train_lib  # noqa: E402
 from hjepa.model import ModelConfig  # noqa: E402
 
@@ -67,7 +67,8 @@ def error_of(fn):
 def setup(dataset_dir):
     devices = jax.devices()
     assert len(devices) == 8, devices
-    meshes = {"data8": parallel.make_mesh(), "data4_model2": parallel.make_mesh("data=4,model=2")}
+    meshes = {"data8": distributed.make_mesh(),
+              "data4_model2": distributed.make_mesh("data=4,model=2")}
     return devices, data_lib.load(dataset_dir), meshes, {"devices": len(devices), "timings": {}}
 
 
@@ -106,10 +107,10 @@ def train_part(dataset_dir: str, out_dir: str) -> dict:
     want = data_lib.sample_windows(jnp.asarray(all_obs), jnp.asarray(all_actions), key,
                                    batch_size=24, window=4)
     sampling = {}
-    for name, mesh in [("data3", parallel.make_mesh("data=3", devices=devices[:3])),
+    for name, mesh in [("data3", distributed.make_mesh("data=3", devices=devices[:3])),
                        ("data8", meshes["data8"]), ("data4_model2", meshes["data4_model2"])]:
-        obs, actions = parallel.load_episodes(dataset, mesh)
-        fn = jax.jit(functools.partial(parallel.sample_windows, mesh, batch_size=24, window=4,
+        obs, actions = distributed.load_episodes(dataset, mesh)
+        fn = jax.jit(functools.partial(distributed.sample_windows, mesh, batch_size=24, window=4,
                                        num_episodes=dataset.num_episodes))
         got = fn(obs, actions, key)
         sampling[name] = {
@@ -127,12 +128,12 @@ def train_part(dataset_dir: str, out_dir: str) -> dict:
     run8 = os.path.join(out_dir, "run-data8")
     saved = states["data8"]
     restored = {}
-    for name, mesh in [("data4", parallel.make_mesh("data=4", devices=devices[:4])),
-                       ("data1", parallel.make_mesh("data=1", devices=devices[4:5])),
-                       ("data2_model2", parallel.make_mesh("data=2,model=2",
+    for name, mesh in [("data4", distributed.make_mesh("data=4", devices=devices[:4])),
+                       ("data1", distributed.make_mesh("data=1", devices=devices[4:5])),
+                       ("data2_model2", distributed.make_mesh("data=2,model=2",
                                                            devices=devices[:4]))]:
         params = train_lib.load_run(run8, mesh=mesh)[2] if name == "data4" else saved.params
-        like = parallel.abstract_train_state(mesh, MODEL, TRAIN)
+        like = train_lib.abstract_train_state(mesh, MODEL, TRAIN)
         mngr = ckpt.manager(os.path.join(run8, "checkpoints"))
         try:
             state = ckpt.restore(mngr, like)
@@ -150,8 +151,8 @@ def train_part(dataset_dir: str, out_dir: str) -> dict:
 
     # --- bad input
     results["errors"] = {
-        "mesh": error_of(lambda: parallel.make_mesh("data=3,model=2")),
-        "mesh_syntax": error_of(lambda: parallel.make_mesh("data:8")),
+        "mesh": error_of(lambda: distributed.make_mesh("data=3,model=2")),
+        "mesh_syntax": error_of(lambda: distributed.make_mesh("data:8")),
         "batch": error_of(lambda: train_lib.fit(
             MODEL, dataclasses.replace(TRAIN, batch_size=12),
             dataset, os.path.join(out_dir, "run-bad"), progress=False, mesh=meshes["data8"])),
@@ -197,7 +198,7 @@ def plan_part(dataset_dir: str, out_dir: str) -> dict:
     want = jax.jit(jax.vmap(mppi, in_axes=(0, None, 0)))(problems, init, keys)
     plans = {}
     for name in ("data8",):
-        got = parallel.shard_vmap(mppi, meshes[name], in_axes=(0, None, 0))(problems, init, keys)
+        got = distributed.shard_vmap(mppi, meshes[name], in_axes=(0, None, 0))(problems, init, keys)
         plans[name] = {
             "max_abs_action_diff": float(jnp.max(jnp.abs(got.actions - want.actions))),
             "max_abs_cost_diff": float(jnp.max(jnp.abs(got.cost - want.cost))),

@@ -24,7 +24,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from hjepa import data as data_lib  # noqa: E402
-from hjepa import parallel  # noqa: E402
+from hjepa import distributed  # noqa: E402
 from hjepa import train as train_lib  # noqa: E402
 from hjepa.model import ModelConfig  # noqa: E402
 
@@ -35,10 +35,10 @@ TRAIN = train_lib.TrainConfig(steps=4, batch_size=8, window=4, learning_rate=1e-
 
 
 def main(process_id: int, port: int, dataset_dir: str, run_dir: str, out_dir: str) -> dict:
-    parallel.initialize(f"127.0.0.1:{port}", 2, process_id, timeout_s=60)
-    mesh = parallel.make_mesh()
+    distributed.initialize(f"127.0.0.1:{port}", 2, process_id, timeout_s=60)
+    mesh = distributed.make_mesh()
     dataset = data_lib.load(dataset_dir)
-    obs, _ = parallel.load_episodes(dataset, mesh)
+    obs, _ = distributed.load_episodes(dataset, mesh)
     rows = sorted({shard.index[0].indices(obs.shape[0])[:2] for shard in obs.addressable_shards})
 
     state = train_lib.fit(MODEL, TRAIN, dataset, run_dir, progress=True, mesh=mesh)
@@ -47,8 +47,8 @@ def main(process_id: int, port: int, dataset_dir: str, run_dir: str, out_dir: st
     np.savez(os.path.join(out_dir, f"params-{process_id}.npz"), **params)
 
     # sharded "planning" of 8 items over the 4 devices of both processes, gathered in each
-    doubled = parallel.shard_vmap(lambda x: 2.0 * x, mesh, in_axes=(0,))(
-        parallel.put_global(jnp.arange(8.0), parallel.data_sharding(mesh)))
+    doubled = distributed.shard_vmap(lambda x: 2.0 * x, mesh, in_axes=(0,))(
+        distributed.put_global(jnp.arange(8.0), distributed.data_sharding(mesh)))
     result = {
         "process_index": jax.process_index(),
         "process_count": jax.process_count(),
@@ -57,7 +57,7 @@ def main(process_id: int, port: int, dataset_dir: str, run_dir: str, out_dir: st
         "mesh": {k: int(v) for k, v in mesh.shape.items()},
         "rows": [list(r) for r in rows],
         "step": int(state.step),
-        "gathered": parallel.to_host(doubled).tolist(),
+        "gathered": distributed.to_host(doubled).tolist(),
     }
     jax.distributed.shutdown()
     return result

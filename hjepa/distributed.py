@@ -1,5 +1,6 @@
-"""Scaling out with JAX's SPMD machinery: a device mesh, sharded training, sharded planning,
-and multi-host set-up.
+"""Scaling out with JAX's SPMD machinery: a device mesh, shardings, host/device transfers,
+sharded window sampling and planning, and multi-host set-up. The sharded training step
+itself lives with training (`hjepa.train.sharded_train_chunk`).
 
 The mesh has a ``data`` axis and a ``model`` axis (``model=1`` unless asked otherwise):
 
@@ -31,7 +32,7 @@ by all processes together.
 
 Example (one host, every visible device)::
 
-    mesh = parallel.make_mesh()                    # data = all devices, model = 1
+    mesh = distributed.make_mesh()                    # data = all devices, model = 1
     state = train.fit(model_config, config, dataset, run_dir, mesh=mesh)
     result = evaluate.evaluate(task, key, num_episodes=64, model_config=model_config,
                                params=state.params, mesh=mesh)
@@ -340,84 +341,6 @@ def sample_windows(mesh: Mesh, obs: jax.Array, actions: jax.Array, key: jax.Arra
     return fn(obs, actions, episodes, starts)
 
 
-# ----------------------------------------------------------------------------- training
-
-
-def _abstract_state(model_config, config):
-    from hjepa import train as train_lib
-
-    shape = tuple(model_config.obs_shape)
-    return jax.eval_shape(functools.partial(train_lib.init_state, model_config, config),
-                          jnp.zeros(shape), jnp.ones(shape))
-
-
-def train_state_shardings(mesh: Mesh, model_config, config, *,
-                          min_size: int = MIN_SHARD_SIZE) -> PyTree:
-    """The NamedShardings of a `hjepa.train.TrainState` for these configs."""
-    return state_shardings(mesh, _abstract_state(model_config, config), min_size=min_size)
-
-
-def abstract_train_state(mesh: Mesh, model_config, config) -> PyTree:
-    """ShapeDtypeStructs of a `hjepa.train.TrainState` in its shardings on the mesh.
-
-    A restore target: ``hjepa.checkpoint.restore(manager, abstract_train_state(mesh, ...))``
-    reads a checkpoint saved on any mesh straight into this mesh's layout.
-    """
-    return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-                        _abstract_state(model_config, config),
-                        train_state_shardings(mesh, model_config, config))
-
-
-def init_state(mesh: Mesh, model_config, config, obs_mean, obs_std):
-    """`hjepa.train.init_state`, created directly in its shardings on the mesh."""
-    from hjepa import train as train_lib
-
-    shardings = train_state_shardings(mesh, model_config, config)
-    fn = jax.jit(functools.partial(train_lib.init_state, model_config, config),
-                 in_shardings=(replicated(mesh), replicated(mesh)), out_shardings=shardings)
-    return fn(obs_mean, obs_std)
-
-
-@functools.lru_cache(maxsize=32)
-def _train_chunk_fn(mesh, model_config, config, num_steps: int, num_episodes: int):
-    from hjepa import train as train_lib
-
-    shardings = train_state_shardings(mesh, model_config, config)
-    data_key = jax.random.key(config.seed + 1)
-
-    def chunk(state, obs, actions):
-        def body(state, _):
-            key = jax.random.fold_in(data_key, state.step)
-            batch_obs, batch_actions = sample_windows(
-                mesh, obs, actions, key, batch_size=config.batch_size, window=config.window,
-                num_episodes=num_episodes)
-            state, metrics = train_lib.train_step(state, batch_obs, batch_actions,
-                                                  model_config=model_config, config=config)
-            return jax.lax.with_sharding_constraint(state, shardings), metrics
-
-        state, metrics = jax.lax.scan(body, state, None, length=num_steps)
-        return state, jax.tree.map(jnp.mean, metrics)
-
-    return jax.jit(chunk, in_shardings=(shardings, data_sharding(mesh), data_sharding(mesh)),
-                   out_shardings=(shardings, replicated(mesh)))
-
-
-def train_chunk(state, obs: jax.Array, actions: jax.Array, *, mesh: Mesh, model_config, config,
-                num_steps: int, num_episodes: int):
-    """`hjepa.train.train_chunk` on the mesh: `num_steps` sharded train steps.
-
-    Batch t is drawn from fold_in(key(seed + 1), t), exactly as on one device. obs and
-    actions come from `load_episodes`; `num_episodes` is the number of real (unpadded) rows.
-    Returns the new state (in `train_state_shardings`) and replicated chunk-mean metrics.
-
-    Raises:
-      ValueError: the batch size does not divide over the data axis.
-    """
-    check_divisible(mesh, config.batch_size, "batch_size")
-    fn = _train_chunk_fn(mesh, model_config, config, int(num_steps), int(num_episodes))
-    return fn(state, obs, actions)
-
-
 # ----------------------------------------------------------------------------- planning
 
 
@@ -431,8 +354,8 @@ def shard_vmap(fn: Callable, mesh: Mesh, in_axes: Sequence[int | None]) -> Calla
 
     Example::
 
-        plan = parallel.shard_vmap(functools.partial(planners.mppi, num_samples=256),
-                                   mesh, in_axes=(0, None, 0))
+        plan = distributed.shard_vmap(functools.partial(planners.mppi, num_samples=256),
+                                      mesh, in_axes=(0, None, 0))
         plans = plan(problems, init_actions, keys)      # problems batched [E, ...]
     """
     in_axes = tuple(in_axes)

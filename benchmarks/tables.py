@@ -1,0 +1,124 @@
+"""README tables generated from the results files, never typed.
+
+    python -m benchmarks.tables            # rewrite every generated table in README.md
+    python -m benchmarks.tables --check    # exit 1 if a table in README.md is not what its
+                                           # results file says (tests/test_tables.py runs it)
+
+A generated table sits in README.md between `<!-- table:NAME -->` and `<!-- /table:NAME -->`;
+`TABLES[NAME]` renders it from the committed results JSON. Quoted published figures are not
+generated and stay in their own tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+
+from hjepa import stats, sysinfo
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+README = os.path.join(ROOT, "README.md")
+
+# Where each shipped run's earlier figure was measured, on the pairs of seed 10000 (now the
+# `val` pairs, on which its settings were chosen): (results file, fields that pick the row).
+EARLIER = {
+    "reacher": ("bench_quick_cpu.json", {"task": "reacher", "model": "learned",
+                                         "planner": "mppi", "budget_scale": 1.0}),
+    "two_rooms": ("bench_quick_cpu.json", {"task": "two_rooms", "model": "learned",
+                                           "planner": "mppi", "budget_scale": 1.0}),
+    "two_rooms_pixels": ("task_suite_cpu.json", {"task": "two_rooms", "obs": "pixels",
+                                                 "cost": "critic"}),
+    "reacher_pixels": ("task_suite_cpu.json", {"task": "reacher", "obs": "pixels",
+                                               "cost": "critic"}),
+    "umaze_h2": ("hierarchy_cpu.json", {"task": "umaze", "method": "hierarchical"}),
+}
+
+
+def _load(name: str) -> dict:
+    with open(os.path.join(RESULTS, name)) as f:
+        return json.load(f)
+
+
+def _rate(successes: int, episodes: int) -> str:
+    low, high = stats.wilson(successes, episodes)
+    return f"{100 * successes / episodes:.1f}% ({100 * low:.0f}-{100 * high:.0f}) of {episodes}"
+
+
+def _earlier(name: str) -> str:
+    """The run's earlier figure, from its results file's row ("-" when not found)."""
+    if name not in EARLIER:
+        return "-"
+    path, fields = EARLIER[name]
+    rows = [r for r in _load(path)["rows"]
+            if all(r.get(k) == v for k, v in fields.items())]
+    if len(rows) != 1:
+        raise ValueError(f"tables: expected one row of {path} with {fields}, found {len(rows)}")
+    row = rows[0]
+    successes = row.get("successes", round(row["success_rate"] * row["episodes"]))
+    return _rate(successes, row["episodes"]) + f" (`{path}`)"
+
+
+def pretrained_test_cpu() -> str:
+    """The shipped runs on the test pairs, beside their earlier figure on the val pairs."""
+    data = _load("pretrained_test_cpu.json")
+    lines = ["| shipped run | task | model | success on `test` pairs (95% CI) | earlier figure, "
+             "`val` pairs (seed 10000) | mean final distance | ms / MPC step | measured at |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        p = r["provenance"]
+        commit = (p["commit"] or "?")[:7] + (" (dirty)" if p["dirty"] else "")
+        lines.append(
+            f"| `{r['name']}` | {r['task']} | {r['model']} | "
+            f"{_rate(r['successes'], r['episodes'])} | {_earlier(r['name'])} | "
+            f"{r['mean_final_distance']:.4f} | {r['ms_per_step_amortised']:.1f} | {commit}, "
+            f"{sysinfo.describe(p['hardware'])} |")
+    seeds = sorted({r["seed"] for r in data["rows"]})
+    lines.append("")
+    lines.append(f"Test pairs: seed {', '.join(map(str, seeds))} (`hjepa.splits`), 64 per run, "
+                 "planned with `hjepa plan --pretrained NAME` and the settings each run ships "
+                 "with; from `benchmarks/results/pretrained_test_cpu.json`.")
+    return "\n".join(lines)
+
+
+TABLES = {"pretrained_test_cpu": pretrained_test_cpu}
+
+
+def render(text: str) -> str:
+    """`text` (README.md) with every generated table rendered anew."""
+    for name, fn in TABLES.items():
+        pattern = re.compile(rf"(<!-- table:{name} -->\n)(?:.*?\n)?(<!-- /table:{name} -->)",
+                             re.S)
+        if not pattern.search(text):
+            raise ValueError(f"tables: README.md has no <!-- table:{name} --> markers")
+        table = fn()
+        text = pattern.sub(lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when README.md differs from what the results files say")
+    args = parser.parse_args(argv)
+    with open(README) as f:
+        text = f.read()
+    rendered = render(text)
+    if args.check:
+        if rendered != text:
+            print("README.md: a generated table differs from its results file; run "
+                  "`python -m benchmarks.tables`", file=sys.stderr)
+            return 1
+        return 0
+    if rendered != text:
+        with open(README, "w") as f:
+            f.write(rendered)
+        print("README.md: tables rewritten")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

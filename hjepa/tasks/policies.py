@@ -1,0 +1,91 @@
+"""Reward-free exploration policies, registered by name and by the tasks they drive.
+
+`ExplorationPolicy` (temporally correlated random actions, kind "ar1") works on any task; a
+task module registers the controllers written for it (`register_policy`): reacher's
+`ReachingPolicy` ("reach") and ant_umaze's `WaypointPolicy` ("waypoint"). `hjepa.data`
+collects with any registered policy and knows none of them by name.
+
+A policy is a frozen dataclass (hashable: a static argument of the jitted collection) with
+`validate()` and `bind(task)`, which returns the policy acting in that task:
+`init(key, state) -> carry` and `(carry, key, state, step_index) -> (carry, action [A])`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from hjepa.tasks.base import Task
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplorationPolicy:
+    """Temporally correlated random actions (a clipped AR(1) process).
+
+    a_t = clip(correlation · a_{t-1} + sqrt(1 − correlation²) · σ · ε_t), with one σ per
+    episode drawn uniformly from [min_scale, max_scale] so the data hold slow and fast motion.
+    """
+
+    correlation: float = 0.8
+    min_scale: float = 0.1
+    max_scale: float = 1.0
+
+    def validate(self) -> None:
+        if not 0.0 <= self.correlation < 1.0:
+            raise ValueError(f"correlation: expected a number in [0, 1), got {self.correlation!r}")
+        if not 0.0 <= self.min_scale <= self.max_scale:
+            raise ValueError(
+                "min_scale/max_scale: expected 0 <= min_scale <= max_scale, "
+                f"got {self.min_scale!r} and {self.max_scale!r}"
+            )
+
+    def bind(self, task: Task) -> _CorrelatedNoise:
+        """The policy acting in `task`'s action box (see `collect_episodes`)."""
+        return _CorrelatedNoise(self, jnp.asarray(task.action_low), jnp.asarray(task.action_high))
+
+
+@dataclasses.dataclass(frozen=True)
+class _CorrelatedNoise:
+    """`ExplorationPolicy` in one task's action box [A]; its carry is (a_{t-1} [A], σ [])."""
+
+    policy: ExplorationPolicy
+    low: jax.Array
+    high: jax.Array
+
+    def init(self, key: jax.Array, state) -> tuple[jax.Array, jax.Array]:
+        del state
+        scale = jax.random.uniform(key, (), minval=self.policy.min_scale,
+                                   maxval=self.policy.max_scale)
+        return jnp.zeros_like(self.low), scale
+
+    def __call__(self, carry, key: jax.Array, state, step_index):
+        del state, step_index
+        previous, scale = carry
+        innovation = jnp.sqrt(1.0 - self.policy.correlation**2)
+        noise = jax.random.normal(key, previous.shape)
+        action = jnp.clip(self.policy.correlation * previous + innovation * scale * noise,
+                          self.low, self.high)
+        return (action, scale), action
+
+
+# kind -> policy class; kind -> the tasks a task-specific policy drives (absent: any task).
+POLICIES: dict[str, type] = {"ar1": ExplorationPolicy}
+POLICY_TASKS: dict[str, tuple[str, ...]] = {}
+
+
+def register_policy(kind: str, cls: type, *, tasks: tuple[str, ...] | None = None) -> None:
+    """Makes `cls` the exploration policy `kind` (for `tasks` only, when given)."""
+    POLICIES[kind] = cls
+    if tasks is not None:
+        POLICY_TASKS[kind] = tuple(tasks)
+
+
+def policy_kind(policy) -> str:
+    """The name of an exploration policy in `POLICIES`; ValueError for anything else."""
+    for kind, cls in POLICIES.items():
+        if type(policy) is cls:
+            return kind
+    raise ValueError(f"policy: expected one of {sorted(POLICIES)} "
+                     f"({', '.join(c.__name__ for c in POLICIES.values())}), got {policy!r}")
