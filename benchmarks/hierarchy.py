@@ -33,7 +33,7 @@ from benchmarks.reacher_planners import wilson
 from hjepa import critic as critic_lib
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
-from hjepa import hierarchy
+from hjepa import hierarchy, splits
 from hjepa import io as hjepa_io
 from hjepa import train as train_lib
 from hjepa.model import ModelConfig
@@ -238,7 +238,7 @@ def train_seconds(run_dir: str) -> float:
 
 
 def evaluate_method(spec: Spec, method: Method, params, critic_params=None, *, episodes: int,
-                    seed: int = 10000) -> evaluate_lib.EvalResult:
+                    seed: int = splits.seed("test")) -> evaluate_lib.EvalResult:
     """Closed-loop success of one method on `episodes` held-out pairs of `spec.task`: a
     one-level method plans with the hierarchy's level 1 alone."""
     task = spec.collect.make_task()
@@ -261,8 +261,16 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", default=None, help="comma-separated method names")
     parser.add_argument("--work", default="/tmp/hjepa-hierarchy")
     parser.add_argument("--episodes", type=int, default=64)
-    parser.add_argument("--json", default="benchmarks/results/hierarchy_cpu.json")
+    parser.add_argument("--split", choices=splits.SPLITS, default="test",
+                        help="start/goal pairs: test (reported figures) or val (choices)")
+    parser.add_argument("--json", default=None,
+                        help="results file (default: benchmarks/results/hierarchy_cpu.json for "
+                             "the val pairs, where every row before the split was measured; "
+                             "hierarchy_test_cpu.json for the test pairs)")
     args = parser.parse_args(argv)
+    if args.json is None:
+        args.json = ("benchmarks/results/hierarchy_cpu.json" if args.split == "val"
+                     else "benchmarks/results/hierarchy_test_cpu.json")
     meta = {"hardware": hardware(), "jax": jax.__version__,
             "command": "python -m benchmarks.hierarchy " + " ".join(argv or sys.argv[1:])}
     rows = []
@@ -276,7 +284,8 @@ def main(argv=None) -> int:
             if args.methods and method.name not in args.methods.split(","):
                 continue
             load = (hardware()["load_average"] or [None])[0]
-            result = evaluate_method(spec, method, params, critic_params, episodes=args.episodes)
+            result = evaluate_method(spec, method, params, critic_params, episodes=args.episodes,
+                                     seed=splits.seed(args.split))
             successes = int(result.success.sum())
             row = {"task": name, "method": method.name, **result.summary(),
                    "successes": successes, "ci": wilson(successes, args.episodes),

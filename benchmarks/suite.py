@@ -51,7 +51,7 @@ from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
 from hjepa import io as hjepa_io
 from hjepa import model as model_lib
-from hjepa import sysinfo
+from hjepa import provenance, splits, sysinfo
 from hjepa import train as train_lib
 from hjepa.inspection import train_seconds_from_metrics
 from hjepa.model import ModelConfig
@@ -235,7 +235,8 @@ class Profile:
         only for the success-against-budget plot (and only for `sweep_models`).
       sweep_models: which models get the extra budgets.
       seeds: data and training seeds; each gives its own dataset, run and rows.
-      eval_seed: seed of the held-out start/goal pairs and the planners' keys.
+      eval_seed: seed of the held-out start/goal pairs and the planners' keys: the `test`
+        pairs of `hjepa.splits` (reported figures) unless `--split val` (for choices).
     """
 
     name: str
@@ -246,7 +247,7 @@ class Profile:
     budget_scales: tuple[float, ...] = (1.0,)
     sweep_models: tuple[str, ...] = ("learned",)
     seeds: tuple[int, ...] = (0,)
-    eval_seed: int = 10_000
+    eval_seed: int = splits.seed("test")
 
     def to_dict(self) -> dict:
         return {"name": self.name, "tasks": [t.to_dict() for t in self.tasks],
@@ -539,6 +540,7 @@ def make_row(spec: TaskSpec, run: ModelRun, budget: Budget, scale: float, seed: 
         "seed": seed,
         "seeds": {"data": seed, "train": seed if run.name != "oracle" else None,
                   "eval": eval_seed},
+        "pairs": splits.describe(None, eval_seed),
         "episodes": result.num_episodes, "successes": successes,
         "success_rate": successes / result.num_episodes, "success_ci95": [low, high],
         "mean_final_distance": float(np.mean(result.final_distance)),
@@ -650,6 +652,9 @@ def run(profile: Profile, *, out_dir: str = "benchmarks/results", work: str = "h
                     result = model.evaluate(task, key, n, entry.fn, scaled.kwargs,
                                             scaled.horizon)
                     row = make_row(spec, model, scaled, scale, seed, profile.eval_seed, result)
+                    row["provenance"] = provenance.record(  # rows may come from several runs
+                        configs={"spec": spec.to_dict(), "budget": scaled.to_dict()},
+                        pairs={**row["pairs"], "episodes": n})
                     if scale == 1.0 and model.traces:
                         row["trace"] = cost_trace(model, task, scaled,
                                                   jax.random.fold_in(key, 1))
@@ -736,8 +741,9 @@ def markdown(results: dict) -> str:
         + (f"; 1-minute load average {', '.join(loads)} (start, end)" if loads else "")
         + ("" if results.get("complete") else "; **incomplete run**") + ".  ",
         f"Episodes per row: {profile['episodes']} (learned), {profile['oracle_episodes']} "
-        f"(oracle); held-out start/goal pairs from seed {profile['eval_seed']}, the same for "
-        "every row. Success: 95% Wilson interval in brackets.",
+        f"(oracle); held-out start/goal pairs from seed {profile['eval_seed']} "
+        f"({splits.describe(None, profile['eval_seed'])['split'] or 'custom'} pairs), the same "
+        "for every row. Success: 95% Wilson interval in brackets.",
         "",
         "## Measured",
         "",
@@ -910,6 +916,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"only these planners (known: {', '.join(PLANNERS)})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing results file")
+    parser.add_argument("--split", choices=splits.SPLITS, default="test",
+                        help="start/goal pairs: test (reported figures, never used for a "
+                             "choice) or val (for choosing settings) (default: %(default)s)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run: keep its rows, measure the rest")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -953,6 +962,9 @@ def run_from_args(args: argparse.Namespace, log: Callable[[str], None] = print) 
                      planner_names=args.planners)
     if profile is not PROFILES[args.profile]:
         profile = dataclasses.replace(profile, name=f"{profile.name}-subset")
+    if args.split != "test":
+        profile = dataclasses.replace(profile, name=f"{profile.name}-{args.split}",
+                                      eval_seed=splits.seed(args.split))
     return run(profile, out_dir=args.out, work=args.work, overwrite=args.overwrite,
                resume=args.resume, plots=not args.no_plots, log=log)
 

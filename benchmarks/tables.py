@@ -84,7 +84,31 @@ def pretrained_test_cpu() -> str:
     return "\n".join(lines)
 
 
-TABLES = {"pretrained_test_cpu": pretrained_test_cpu}
+def demo_cpu() -> str:
+    """`hjepa demo` as a new user runs it (its results.json, copied to demo_cpu.json)."""
+    data = _load("demo_cpu.json")
+    lines = ["| model | episodes | success (95% CI) | mean final distance | ms / MPC step |",
+             "|---|---|---|---|---|"]
+    for key, name in (("learned", "learned JEPA + MPPI"), ("random", "random actions"),
+                      ("oracle", "oracle (Brax physics) + MPPI")):
+        r = data[key]
+        successes = round(r["success_rate"] * r["episodes"])
+        lines.append(f"| {name} | {r['episodes']} | {_rate(successes, r['episodes'])} | "
+                     f"{r['mean_final_distance']:.4f} | {r['ms_per_step_amortised']:.2f} |")
+    p = data["provenance"]
+    phases = data["phases"]
+    pairs = data["pairs"]
+    commit = (p["commit"] or "?")[:7] + (" (dirty)" if p["dirty"] else "")
+    lines.append("")
+    lines.append(f"{pairs['split']} pairs (seed {pairs['seed']}); time: collect "
+                 f"{phases['collect']:.0f} s, train {phases['train']:.0f} s, plan learned "
+                 f"{phases['plan_learned']:.0f} s, plan oracle {phases['plan_oracle']:.0f} s; "
+                 f"total {data['total_seconds']:.0f} s in the demo (measured at {commit}, "
+                 f"{sysinfo.describe(p['hardware'])}); from `benchmarks/results/demo_cpu.json`.")
+    return "\n".join(lines)
+
+
+TABLES = {"pretrained_test_cpu": pretrained_test_cpu, "demo_cpu": demo_cpu}
 
 
 def render(text: str) -> str:

@@ -1,11 +1,13 @@
 """Success on every task × {state, pixels} × {oracle, learned JEPA}, with planning time.
 
     python -m benchmarks.task_suite [--only two_rooms/pixels,reacher/pixels] [--work DIR]
-        [--episodes 64] [--json benchmarks/results/task_suite_cpu.json]
+        [--episodes 64] [--split test|val] [--json PATH]
 
 For each (task, obs) entry of `SPECS`: collect a reward-free dataset (reused when present),
 train the JEPA (resumed when interrupted), then run MPPI closed-loop on held-out start/goal
-pairs (seed 10000, `--episodes` of them or the spec's `max_episodes` if fewer: the ant's
+pairs (`--split`: the `test` pairs by default, `val` for choices; `hjepa.splits`; every row of
+`task_suite_cpu.json` was measured on seed 10000, now the `val` pairs), `--episodes` of them or
+the spec's `max_episodes` if fewer: the ant's
 500-step episodes plan 32) with the learned model; where the spec has a critic, it is trained on the
 run's latents (`hjepa.critic`) and a "learned + critic" row plans with its steps to go as the
 cost; the oracle row plans through the true physics (observation kind does not matter to it,
@@ -28,15 +30,13 @@ import os
 import sys
 import time
 
-import jax
-
 import planners
 from benchmarks.hierarchy import train_seconds as run_train_seconds
 from benchmarks.reacher_planners import wilson
 from hjepa import critic as critic_lib
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
-from hjepa import losses
+from hjepa import losses, provenance, splits
 from hjepa import model as model_lib
 from hjepa import train as train_lib
 from hjepa.configs import PlannerConfig
@@ -230,8 +230,19 @@ def _row(spec: Spec, model: str, result: evaluate_lib.EvalResult, planner: Plann
     }
 
 
-def run_spec(spec: Spec, work: str, episodes: int, log=print):
-    """Collects, trains and evaluates one spec; yields its rows as each is measured."""
+def run_spec(spec: Spec, work: str, episodes: int, log=print, *, split: str = "test"):
+    """Collects, trains and evaluates one spec on the start/goal pairs of `split`
+    (`hjepa.splits`); yields its rows as each is measured, each with its provenance."""
+    for row in _run_spec(spec, work, episodes, log, split):
+        row["pairs"] = splits.describe(split, splits.seed(split))
+        row["provenance"] = provenance.record(
+            configs={"collect": spec.collect.to_dict(), "model": dict(spec.model),
+                     "train": spec.train.to_dict()},
+            pairs={**row["pairs"], "episodes": row["episodes"]})
+        yield row
+
+
+def _run_spec(spec: Spec, work: str, episodes: int, log, split: str):
     name = f"{spec.task}_{spec.obs}"
     data_path = os.path.join(work, "data", name)
     run_dir = os.path.join(work, "runs", name)
@@ -243,7 +254,7 @@ def run_spec(spec: Spec, work: str, episodes: int, log=print):
                                **spec.model)
     state = train_lib.fit(model_config, spec.train, dataset, run_dir)
     train_seconds = run_train_seconds(run_dir)  # the steps' own time, also when reused
-    key = jax.random.key(10_000)
+    key = splits.key(split)
     if spec.max_episodes is not None:
         episodes = min(episodes, spec.max_episodes)
     log(f"{name}: planning with the learned model on {episodes} episodes")
@@ -293,8 +304,16 @@ def main(argv=None) -> int:
                              "two_rooms/pixels,reacher/state")
     parser.add_argument("--work", default="hjepa-suite", help="datasets and runs go here")
     parser.add_argument("--episodes", type=int, default=64)
-    parser.add_argument("--json", default="benchmarks/results/task_suite_cpu.json")
+    parser.add_argument("--split", choices=splits.SPLITS, default="test",
+                        help="start/goal pairs: test (reported figures) or val (choices)")
+    parser.add_argument("--json", default=None,
+                        help="results file (default: benchmarks/results/task_suite_cpu.json "
+                             "for the val pairs, where every row before the split was "
+                             "measured; task_suite_test_cpu.json for the test pairs)")
     args = parser.parse_args(argv)
+    if args.json is None:
+        args.json = ("benchmarks/results/task_suite_cpu.json" if args.split == "val"
+                     else "benchmarks/results/task_suite_test_cpu.json")
     wanted = list(SPECS)
     if args.only:
         wanted = [tuple(item.split("/")) for item in args.only.split(",")]
@@ -309,7 +328,7 @@ def main(argv=None) -> int:
         with open(args.json) as f:
             rows = {_row_key(r): r for r in json.load(f)["rows"]}
     for key in wanted:
-        for row in run_spec(SPECS[key], args.work, args.episodes):
+        for row in run_spec(SPECS[key], args.work, args.episodes, split=args.split):
             rows[_row_key(row)] = row
             _write(rows, args.json)
     print(markdown([rows[k] for k in sorted(rows)]))

@@ -4,7 +4,8 @@ split by whether start and goal are in the same room.
     python -m benchmarks.two_rooms_planners --run-dir hjepa-suite/runs/two_rooms_pixels \
         --planner cem --episodes 32 --horizon 32 --terminal-weight 20
 
-Uses the held-out start/goal pairs of `benchmarks.task_suite` (seed 10000). A goal in the
+Compares planner settings, a choice, so it plans on the `val` pairs (`hjepa.splits`, seed
+10000). A goal in the
 other room sits behind the wall: a planner whose samples are white noise around the previous
 plan rarely finds the door, while iCEM's low-frequency (coloured, beta = 2) noise samples
 long coherent moves that do.
@@ -20,7 +21,7 @@ import jax
 import numpy as np
 
 import planners
-from hjepa import evaluate, tasks, train
+from hjepa import evaluate, splits, tasks, train
 from hjepa.demo import hardware
 
 OPTIONS = {
@@ -43,7 +44,7 @@ def main(argv=None) -> int:
     config, _, params = train.load_run(args.run_dir, task="two_rooms")
     task = tasks.make("two_rooms", "pixels", image_size=config.obs_shape[0])
     planner, options = OPTIONS[args.planner]
-    key = jax.random.key(10_000)
+    key = splits.key("val")  # it compares settings: a choice, so the val pairs
     result = evaluate.evaluate(task, key, num_episodes=args.episodes, model_config=config,
                                params=params, planner=planner, planner_options=options,
                                horizon=args.horizon, terminal_weight=args.terminal_weight)
