@@ -180,6 +180,8 @@ def _parser() -> argparse.ArgumentParser:
                         "model) or beam (beam search); options not given take its defaults "
                         "(default: %(default)s)")
     p.add_argument("--samples", type=int, default=None)
+    p.add_argument("--elites", type=int, default=None,
+                   help="--planner cem: elites per iteration (at most --samples)")
     p.add_argument("--horizon", type=int, default=None)
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--temperature", type=float, default=None)
@@ -512,16 +514,22 @@ def _planner_and_options(args) -> tuple:
 
     fn = {"mppi": planners.mppi, "cem": planners.cem, "gd": planners.gradient_descent,
           "beam": planners.beam_search}[args.planner]
+    if args.elites is not None and args.planner != "cem":
+        raise ValueError(f"--elites: only --planner cem keeps elites, got --planner "
+                         f"{args.planner}")
     if args.planner == "mppi":
         return fn, {name: getattr(args, flag) for flag, name in PLAN_FLAGS.items()}
-    accepted = inspect.signature(fn).parameters
+    accepted = [name for name, p in inspect.signature(fn).parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY]
     options = {}
     for flag in args.given_flags:
         name = PLAN_FLAGS[flag]
         if name not in accepted:
             raise ValueError(f"--{flag.replace('_', '-')}: the {args.planner} planner takes no "
-                             f"{name}; its options: {sorted(accepted)[:12]}")
+                             f"{name}; its options: {sorted(accepted)}")
         options[name] = getattr(args, flag)
+    if args.elites is not None:
+        options["num_elites"] = args.elites
     return fn, options
 
 

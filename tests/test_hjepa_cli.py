@@ -131,6 +131,27 @@ def test_plan_with_a_trained_run(capsys, tiny_run):
     assert summary["success_rate"] == expected.success_rate
 
 
+def test_plan_with_another_planner(capsys, tiny_run):
+    """`--planner cem`: CEM with the options given and its own defaults for the rest, the
+    same plans as the library's."""
+    import planners
+
+    run_dir, _ = tiny_run
+    code, out, err = run_cli(["plan", "--run-dir", run_dir, "--planner", "cem", "--episodes",
+                              "2", "--samples", "8", "--elites", "2", "--iterations", "1",
+                              "--horizon", "4", "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["planner"] == "cem" and summary["num_elites"] == 2
+    model_config, _, params = train_lib.load_run(run_dir)
+    expected = evaluate_lib.evaluate(
+        tasks.make("reacher"), splits.key("test"), num_episodes=2, model_config=model_config,
+        params=params, horizon=4, planner=planners.cem,
+        planner_options={"num_samples": 8, "num_elites": 2, "iterations": 1})
+    assert summary["mean_final_distance"] == pytest.approx(
+        float(np.mean(expected.final_distance)), rel=1e-5)
+
+
 def test_critic_trains_once_and_plans(capsys, tmp_path, tiny_run, tiny_dataset):
     run_dir = str(tmp_path / "run")
     shutil.copytree(tiny_run[0], run_dir)
@@ -366,6 +387,8 @@ def test_the_shipped_pixel_run_plans_with_its_critic_unless_told_otherwise():
 @pytest.mark.parametrize("argv, words", [
     (["plan", "pusher", "--pretrained"], ["no run is shipped", "'pusher'", "umaze_h2 (umaze)"]),
     (["plan", "reacher", "--task", "umaze", "--oracle"], ["given twice", "'reacher'", "'umaze'"]),
+    (["plan", "--pretrained", "reacher", "--planner", "gd", "--temperature", "0.1"],
+     ["--temperature", "the gd planner takes no temperature", "'learning_rate'"]),
 ])
 def test_plan_task_argument_errors(capsys, argv, words):
     code, _, err = run_cli(argv, capsys)
