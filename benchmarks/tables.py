@@ -108,7 +108,51 @@ def demo_cpu() -> str:
     return "\n".join(lines)
 
 
-TABLES = {"pretrained_test_cpu": pretrained_test_cpu, "demo_cpu": demo_cpu}
+PLANNER_NAMES = {"mppi": "MPPI", "cem": "CEM", "gd": "gradient descent", "beam": "beam search"}
+
+
+def _bench_rows(name: str) -> dict:
+    """(task, model, planner) -> the main row (budget scale 1, seed 0) of a suite results file."""
+    return {(r["task"], r["model"], r["planner"]): r for r in _load(name)["rows"]
+            if r["budget_scale"] == 1.0 and r["seed"] == 0}
+
+
+def bench_quick_cpu() -> str:
+    """`hjepa bench --profile quick` on the test pairs, beside the earlier run on seed 10000."""
+    data = _load("bench_quick_cpu.json")
+    now, earlier = _bench_rows("bench_quick_cpu.json"), _bench_rows(
+        "bench_quick_val_seed10000_cpu.json")
+    lines = ["| task | planner | learned, `test` pairs (95% CI) | learned, earlier on `val` "
+             "(seed 10000) | ms / env step | oracle, `test` pairs | oracle, earlier on `val` |",
+             "|---|---|---|---|---|---|---|"]
+    for (task, model, planner), r in now.items():
+        if model != "learned":
+            continue
+        oracle = now.get((task, "oracle", planner))
+        old = earlier.get((task, "learned", planner))
+        old_oracle = earlier.get((task, "oracle", planner))
+        lines.append(
+            f"| {task} | {PLANNER_NAMES.get(planner, planner)} | "
+            f"{_rate(r['successes'], r['episodes'])} | "
+            f"{_rate(old['successes'], old['episodes']) if old else '-'} | "
+            f"{r['ms_per_env_step']:.1f} | "
+            f"{_rate(oracle['successes'], oracle['episodes']) if oracle else '-'} | "
+            f"{_rate(old_oracle['successes'], old_oracle['episodes']) if old_oracle else '-'} |")
+    session = data["sessions"][-1]
+    first = next(iter(now.values()))["provenance"]
+    commit = (first["commit"] or "?")[:7] + (" (dirty)" if first["dirty"] else "")
+    lines.append("")
+    lines.append(f"Measured at {commit} on {data['machine']} at the start; the whole run, "
+                 f"collection and training included, took {session['wall_seconds']:.0f} s wall; "
+                 "from "
+                 "`benchmarks/results/bench_quick_cpu.json` (each row with its provenance). "
+                 "The earlier column: `bench_quick_val_seed10000_cpu.json`, measured at an "
+                 "older commit with mujoco 4.0.0 on the pairs its settings were chosen on.")
+    return "\n".join(lines)
+
+
+TABLES = {"pretrained_test_cpu": pretrained_test_cpu, "demo_cpu": demo_cpu,
+          "bench_quick_cpu": bench_quick_cpu}
 
 
 def render(text: str) -> str:
