@@ -30,6 +30,7 @@ import jax
 
 import planners
 from benchmarks.reacher_planners import wilson
+from benchmarks.split_args import add_split_arguments, results_path
 from hjepa import critic as critic_lib
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
@@ -261,16 +262,9 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", default=None, help="comma-separated method names")
     parser.add_argument("--work", default="/tmp/hjepa-hierarchy")
     parser.add_argument("--episodes", type=int, default=64)
-    parser.add_argument("--split", choices=splits.SPLITS, default="test",
-                        help="start/goal pairs: test (reported figures) or val (choices)")
-    parser.add_argument("--json", default=None,
-                        help="results file (default: benchmarks/results/hierarchy_cpu.json for "
-                             "the val pairs, where every row before the split was measured; "
-                             "hierarchy_test_cpu.json for the test pairs)")
+    add_split_arguments(parser, "hierarchy")
     args = parser.parse_args(argv)
-    if args.json is None:
-        args.json = ("benchmarks/results/hierarchy_cpu.json" if args.split == "val"
-                     else "benchmarks/results/hierarchy_test_cpu.json")
+    args.json = results_path(args, "hierarchy")
     meta = {"hardware": hardware(), "jax": jax.__version__,
             "command": "python -m benchmarks.hierarchy " + " ".join(argv or sys.argv[1:])}
     rows = []

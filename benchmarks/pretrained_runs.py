@@ -20,8 +20,8 @@ import json
 import os
 import sys
 
-from hjepa import cli, pretrained, provenance, splits, stats
-from hjepa.data import atomic_write_json
+from hjepa import cli, pretrained, provenance, splits, stats, sysinfo
+from hjepa.io import atomic_write_bytes, atomic_write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -60,8 +60,6 @@ def markdown(rows: list[dict], split: str) -> str:
         low, high = r["success_ci95"]
         p = r["provenance"]
         commit = (p["commit"] or "?")[:7] + ("+dirty" if p["dirty"] else "")
-        from hjepa import sysinfo
-
         lines.append(f"| {r['name']} | {r['task']} | {r['model']} | "
                      f"{100 * r['success_rate']:.1f}% ({100 * low:.0f}-{100 * high:.0f}) of "
                      f"{r['episodes']} | {r['mean_final_distance']:.4f} | "
@@ -97,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         ordered = [rows[n] for n in pretrained.PRETRAINED if n in rows]
         atomic_write_json(path, {"format": "hjepa-pretrained-runs", "split": args.split,
                                  "rows": ordered})
-        with open(path[:-5] + ".md", "w") as f:
-            f.write(markdown(ordered, args.split))
+        atomic_write_bytes(path[:-5] + ".md", markdown(ordered, args.split).encode())
     return 0
 
 

@@ -18,6 +18,7 @@ import re
 import sys
 
 from hjepa import stats, sysinfo
+from hjepa.io import atomic_write_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
@@ -174,7 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with open(README) as f:
         text = f.read()
-    rendered = render(text)
+    try:
+        rendered = render(text)
+    except (OSError, KeyError, ValueError) as error:
+        print(f"tables: {error}", file=sys.stderr)
+        return 2
     if args.check:
         if rendered != text:
             print("README.md: a generated table differs from its results file; run "
@@ -182,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if rendered != text:
-        with open(README, "w") as f:
-            f.write(rendered)
+        atomic_write_bytes(README, rendered.encode())
         print("README.md: tables rewritten")
     return 0
 

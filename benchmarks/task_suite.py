@@ -33,6 +33,7 @@ import time
 import planners
 from benchmarks.hierarchy import train_seconds as run_train_seconds
 from benchmarks.reacher_planners import wilson
+from benchmarks.split_args import add_split_arguments, results_path
 from hjepa import critic as critic_lib
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
@@ -304,16 +305,9 @@ def main(argv=None) -> int:
                              "two_rooms/pixels,reacher/state")
     parser.add_argument("--work", default="hjepa-suite", help="datasets and runs go here")
     parser.add_argument("--episodes", type=int, default=64)
-    parser.add_argument("--split", choices=splits.SPLITS, default="test",
-                        help="start/goal pairs: test (reported figures) or val (choices)")
-    parser.add_argument("--json", default=None,
-                        help="results file (default: benchmarks/results/task_suite_cpu.json "
-                             "for the val pairs, where every row before the split was "
-                             "measured; task_suite_test_cpu.json for the test pairs)")
+    add_split_arguments(parser, "task_suite")
     args = parser.parse_args(argv)
-    if args.json is None:
-        args.json = ("benchmarks/results/task_suite_cpu.json" if args.split == "val"
-                     else "benchmarks/results/task_suite_test_cpu.json")
+    args.json = results_path(args, "task_suite")
     wanted = list(SPECS)
     if args.only:
         wanted = [tuple(item.split("/")) for item in args.only.split(",")]

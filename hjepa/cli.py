@@ -11,6 +11,8 @@ import json
 import sys
 import textwrap
 
+from hjepa.configs import PLANNER_NAMES
+
 EXAMPLES = {
     "demo": """
         examples:
@@ -175,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default=None, help="task name (required with --oracle)")
     p.add_argument("--oracle", action="store_true", help="plan through the true physics")
     p.add_argument("--episodes", type=int, default=64)
-    p.add_argument("--planner", choices=("mppi", "cem", "gd", "beam"), default="mppi",
+    p.add_argument("--planner", choices=PLANNER_NAMES, default="mppi",
                    help="trajectory optimiser: mppi, cem, gd (gradient descent through the "
                         "model) or beam (beam search); options not given take its defaults "
                         "(default: %(default)s)")

@@ -99,8 +99,7 @@ class ModelConfig:
             )
         for name in ("action_size", "latent_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            check_positive_int(name, value)
         if self.takes_pixels:
             self._validate_image_shape()
         elif self.frames != 1:
@@ -160,6 +159,7 @@ class ModelConfig:
                 data[name] = tuple(data[name])
         return cls(**data)
 
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """How to train. Hashable; saved in the run directory.
@@ -189,8 +189,7 @@ class TrainConfig:
     def validate(self, episode_length: int | None = None) -> None:
         for name in ("steps", "batch_size", "window", "checkpoint_every", "log_every"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            check_positive_int(name, value)
         if self.batch_size < 2:
             raise ValueError(f"batch_size: expected at least 2 (VICReg needs a batch), got "
                              f"{self.batch_size}")
@@ -212,6 +211,7 @@ class TrainConfig:
         data = dict(data)
         data["loss"] = LossConfig(**data["loss"])
         return cls(**data)
+
 
 @dataclasses.dataclass(frozen=True)
 class LevelConfig:
@@ -383,8 +383,7 @@ class CriticConfig:
     def validate(self, latent_size: int | None = None) -> None:
         for name in ("embedding_size", "steps", "batch_size", "window"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            check_positive_int(name, value)
         for name in ("max_steps", "bound_weight", "learning_rate"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:

@@ -93,7 +93,12 @@ def loss_key(config: TrainConfig, step) -> jax.Array:
     return jax.random.fold_in(jax.random.key(config.seed + 2), step)
 
 
-_train_step_jit = jax.jit(train_step, static_argnames=("model_config", "config"))
+@functools.partial(jax.jit, static_argnames=("model_config", "config"))
+def _train_step_jit(state: TrainState, obs, actions, *, model_config,
+                    config: TrainConfig) -> tuple[TrainState, dict]:
+    """`train_step` with step t's loss key (`loss_key`), drawn inside the compiled step."""
+    return train_step(state, obs, actions, loss_key(config, state.step),
+                      model_config=model_config, config=config)
 
 
 def streamed_batches(dataset: data_lib.Dataset, config: TrainConfig, start: int, stop: int):
@@ -129,8 +134,8 @@ def train_chunk_streamed(state: TrainState, dataset: data_lib.Dataset, *,
     start = int(state.step)
     history = []
     for obs, actions in streamed_batches(dataset, config, start, start + num_steps):
-        state, metrics = _train_step_jit(state, obs, actions, loss_key(config, state.step),
-                                         model_config=model_config, config=config)
+        state, metrics = _train_step_jit(state, obs, actions, model_config=model_config,
+                                         config=config)
         history.append(metrics)
     return state, jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *history)
 

@@ -37,7 +37,7 @@ PRETRAINED = {
         name="reacher",
         task="reacher",
         description=("flat JEPA on reacher states (latent 32, 2x128 MLPs), 2000 reward-free "
-                     "episodes x 50 steps, 3000 training steps; MPPI 128 x H16 x 3"),
+                     "episodes x 50 steps, 3000 training steps"),
         reproduce="hjepa bench --profile quick --work W  (the run: W/runs/reacher_state_seed0)",
         plan=PlannerConfig().replace(num_samples=128, iterations=3, horizon=16, noise_std=0.3,
                                      noise_decay=0.6, temperature=0.03),
@@ -46,7 +46,7 @@ PRETRAINED = {
         name="two_rooms",
         task="two_rooms",
         description=("flat JEPA on two_rooms states (latent 32, 2x128 MLPs), 1000 reward-free "
-                     "episodes x 100 steps, 3000 training steps; MPPI 128 x H24 x 3"),
+                     "episodes x 100 steps, 3000 training steps"),
         reproduce="hjepa bench --profile quick --work W  (the run: W/runs/two_rooms_state_seed0)",
         plan=PlannerConfig().replace(num_samples=128, iterations=3, horizon=24, noise_std=0.6,
                                      noise_decay=0.6, temperature=0.03),
@@ -56,8 +56,7 @@ PRETRAINED = {
         task="two_rooms",
         description=("flat JEPA on two_rooms 32x32 pixels (conv encoder 32-64-64-64, latent 32, "
                      "2x256 predictor), 1500 reward-free episodes x 100 steps, 3000 training "
-                     "steps (batch 64) and its critic (learned steps to go); MPPI 128 x H16 x 4 "
-                     "on the critic"),
+                     "steps (batch 64) and its critic (learned steps to go)"),
         reproduce=("python -m benchmarks.task_suite --only two_rooms/pixels --work W  "
                    "(the run and its critic: W/runs/two_rooms_pixels)"),
         plan=PlannerConfig().replace(num_samples=128, iterations=4, horizon=16, noise_std=0.6,
@@ -70,7 +69,7 @@ PRETRAINED = {
                      "32-64-64-64, latent 32 = [pose, pose difference], 2x256 predictor, "
                      "inverse-dynamics head of weight 10, targets held fixed), 2000 "
                      "reach-and-hold episodes x 50 steps, 2200 training steps (batch 64) and its "
-                     "critic; MPPI 256 x H16 x 4 on the critic at temperature 0.01"),
+                     "critic"),
         reproduce=("python -m benchmarks.task_suite --only reacher/pixels --work W  "
                    "(the run and its critic: W/runs/reacher_pixels)"),
         plan=PlannerConfig().replace(num_samples=256, iterations=4, horizon=16, noise_std=0.3,
@@ -81,7 +80,7 @@ PRETRAINED = {
         task="umaze",
         description=("two-level JEPA on umaze states (latent 16, 2x128 MLPs, macro-actions of 8 "
                      "steps in 2 dimensions), 2000 reward-free episodes x 200 steps, 3000 "
-                     "training steps; hierarchical MPPI"),
+                     "training steps"),
         reproduce="python -m benchmarks.hierarchy --tasks umaze --work W  (the run: W/runs/umaze)",
         plan=PlannerConfig().replace(num_samples=128, iterations=4, horizon=8, noise_std=0.6,
                                      noise_decay=0.5, temperature=0.03, high_horizon=8,
@@ -109,16 +108,31 @@ def evaluation(name: str) -> dict | None:
         return None
 
 
+def planner_text(plan: PlannerConfig) -> str:
+    """How a run plans, in words, from its `PlannerConfig` (e.g. "MPPI 128 x H16 x 3")."""
+    options = plan.kwargs()
+    text = (f"{plan.planner.upper()} {options.get('num_samples', '?')} x H{plan.horizon} x "
+            f"{options.get('iterations', '?')}")
+    if plan.snap_radius is not None:
+        text += f" (subgoals within {plan.snap_radius} of the goal snap to it)"
+    if plan.critic:
+        text += " on the critic"
+    return f"{text} at temperature {options['temperature']}" if "temperature" in options \
+        else text
+
+
 def describe(name: str) -> str:
-    """What the run is, and its measured `test`-pair figure from its `evaluation.json`."""
+    """What the run is, how it plans, and its measured `test`-pair figure from its
+    `evaluation.json`."""
     entry = PRETRAINED[name]
     measured = evaluation(name)
+    what = f"{entry.description}; {planner_text(entry.plan)}"
     if measured is None:
-        return f"{entry.description}; not measured on the test pairs"
+        return f"{what}; not measured on the test pairs"
     from hjepa import sysinfo
 
     low, high = measured["success_ci95"]
-    return (f"{entry.description}: {100 * measured['success_rate']:.1f}% "
+    return (f"{what}: {100 * measured['success_rate']:.1f}% "
             f"({100 * low:.0f}-{100 * high:.0f}) of {measured['episodes']} {measured['split']} "
             f"pairs (seed {measured['seed']}) on "
             f"{sysinfo.describe(measured['provenance']['hardware'])}")
