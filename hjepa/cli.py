@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import textwrap
 
@@ -71,12 +72,38 @@ EXAMPLES = {
 }
 
 
+def finite_float(text: str) -> float:
+    """argparse type: a finite real number (NaN and inf are refused where they are parsed)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+SEED_RANGE = 2**32
+
+
+def seed(text: str) -> int:
+    """argparse type: a seed, an integer in [0, 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < SEED_RANGE:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hjepa",
         description="Planning with hierarchical JEPA world models on Brax tasks.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Run `hjepa COMMAND --help` for each command's options and examples.",
+        epilog="Run `hjepa COMMAND --help` for each command's options and examples.\n\n"
+               + EXIT_STATUSES,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -87,12 +114,14 @@ def _parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--quiet", action="store_true", help="no progress output")
         p.add_argument("--json", action="store_true", help="print machine-readable JSON only")
+        p.add_argument("--debug", action="store_true",
+                       help="show the traceback of an error (also: HJEPA_DEBUG=1)")
         return p
 
     p = add("demo", "Collect reward-free data, train a JEPA and plan to 64 held-out goals.")
     p.add_argument("--out", default="hjepa-demo", help="output directory (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--overwrite", action="store_true",
                    help="replace a dataset or run of another configuration in --out")
 
@@ -112,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
                         "gait controller walking to random waypoints), reach (reacher's noisy "
                         "reach-and-hold of random poses, 1/4 of the episodes random), auto "
                         "(waypoint for ant_umaze, else ar1) (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
 
     p = add("train", "Train a JEPA world model on a dataset (resumes from the latest checkpoint).")
@@ -121,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--window", type=int, default=8, help="multi-step prediction length")
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--learning-rate", type=finite_float, default=1e-3)
     p.add_argument("--latent", type=int, default=32, help="latent size D")
     p.add_argument("--hidden", type=int, default=256, help="hidden width of the MLPs")
     p.add_argument("--encoder", choices=("mlp", "conv", "vit"), default=None,
@@ -130,7 +159,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="frames stacked on the channels of pixel observations (reacher: 2); "
                         "the conv encoder encodes each apart and returns [pose, pose "
                         "differences] (default: %(default)s)")
-    p.add_argument("--inverse-dynamics", type=float, default=0.0, metavar="WEIGHT",
+    p.add_argument("--inverse-dynamics", type=finite_float, default=0.0, metavar="WEIGHT",
                    help="weight of an inverse-dynamics term (a head infers each action from "
                         "consecutive latents), for encoders that drop small moving parts; "
                         "0: none (default)")
@@ -145,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="steps of the level below per macro-action of each upper level")
     p.add_argument("--macro-size", type=int, default=4, help="size of each macro-action")
     p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--overwrite", action="store_true",
                    help="replace a run of another configuration in --run-dir")
 
@@ -156,11 +185,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True, help="trained run directory (flat model)")
     p.add_argument("--data", required=True, help="the dataset the run was trained on")
     p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--max-steps", type=float, default=100.0,
+    p.add_argument("--max-steps", type=finite_float, default=100.0,
                    help="random pairs are pushed apart up to this many steps")
     p.add_argument("--window", type=int, default=16, help="observed stretches up to this long")
     p.add_argument("--embedding", type=int, default=16, help="embedding size of the critic")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--overwrite", action="store_true",
                    help="replace a critic of another configuration in --run-dir")
 
@@ -186,13 +215,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="--planner cem: elites per iteration (at most --samples)")
     p.add_argument("--horizon", type=int, default=None)
     p.add_argument("--iterations", type=int, default=None)
-    p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--noise-std", type=float, default=None)
-    p.add_argument("--noise-decay", type=float, default=None)
+    p.add_argument("--temperature", type=finite_float, default=None)
+    p.add_argument("--noise-std", type=finite_float, default=None)
+    p.add_argument("--noise-decay", type=finite_float, default=None)
     p.add_argument("--split", choices=("val", "test"), default="test",
                    help="start/goal pairs: val (for choosing settings) or test (for reporting "
                         "figures; never used for a choice) (default: %(default)s; hjepa.splits)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=seed, default=None,
                    help="seed of a custom set of start/goal pairs (instead of --split)")
     p.add_argument("--critic", action="store_true", default=None,
                    help="cost: the run's critic (`hjepa critic`) instead of the latent distance "
@@ -201,9 +230,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="with a hierarchical run: plan with its level 1 alone")
     p.add_argument("--high-horizon", type=int, default=None,
                    help="hierarchical runs: macro-actions per plan of each upper level")
-    p.add_argument("--high-noise-std", type=float, default=None,
+    p.add_argument("--high-noise-std", type=finite_float, default=None,
                    help="hierarchical runs: MPPI noise of the upper levels (macro box [-1, 1])")
-    p.add_argument("--snap-radius", type=float, default=None,
+    p.add_argument("--snap-radius", type=finite_float, default=None,
                    help="hierarchical runs: subgoals within this latent distance of the goal "
                         "become the goal")
     g = p.add_argument_group("pictures", "What the first episodes looked like (learned, "
@@ -308,27 +337,65 @@ def _is_main() -> bool:
     return jax.process_index() == 0
 
 
+# Exit statuses (documented in `hjepa --help` and docs/reliability.md).
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_ENVIRONMENT, EXIT_BUG = 0, 1, 2, 3, 70
+EXIT_INTERRUPTED = 130
+EXIT_STATUSES = f"""exit status:
+  {EXIT_OK}    done
+  {EXIT_FAILED}    the run failed (e.g. training diverged; the last good checkpoint is kept)
+  {EXIT_REFUSED}    refused: a bad argument, input file or state (the message names it;
+       nothing was written), or a path in use by another hjepa process
+  {EXIT_ENVIRONMENT}    the environment failed: permission denied, disk full, an I/O error
+  {EXIT_BUG}   an internal error (a bug: rerun with --debug or HJEPA_DEBUG=1 for the traceback
+       and report it)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C); rerun the same command to resume
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Runs `hjepa ARGS`; returns the exit status. A user's mistake or a fault of the
+    environment is one line on stderr, never a traceback (unless --debug or HJEPA_DEBUG=1)."""
+    import os
+
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, or argparse's usage line for a bad flag
+        return exit_.code if isinstance(exit_.code, int) else EXIT_REFUSED
     if args.command is None:
         parser.print_help()
-        return 2
+        return EXIT_REFUSED
+    debug = getattr(args, "debug", False) or os.environ.get("HJEPA_DEBUG", "") not in ("", "0")
     try:
         commands = {"demo": _demo, "collect": _collect, "train": _train, "critic": _critic,
                     "plan": _plan, "inspect": _inspect}
         if args.command not in commands:
             return _plugins()[args.command].run(args, lambda text: _say(args, text), _emit_json)
         return commands[args.command](args)
-    except ValueError as error:
-        print(f"hjepa {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except RuntimeError as error:  # hjepa.train.TrainingError and other faults of a run
-        print(f"hjepa {args.command}: failed: {error}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(f"hjepa {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        if debug:
+            raise
+        code, line = _error_line(error)
+        print(f"hjepa {args.command}: {line}", file=sys.stderr)
+        return code
+
+
+def _error_line(error: Exception) -> tuple[int, str]:
+    """(exit status, one line) for an exception that ends a command."""
+    if isinstance(error, ValueError):
+        return EXIT_REFUSED, f"error: {error}"
+    if isinstance(error, OSError):
+        where = " ".join(str(f) for f in (error.filename, error.filename2) if f)
+        what = error.strerror or str(error) or type(error).__name__
+        return EXIT_ENVIRONMENT, f"error: {what}{': ' + where if where else ''}"
+    if isinstance(error, RuntimeError):  # hjepa.train.TrainingError and other faults of a run
+        return EXIT_FAILED, f"failed: {error}"
+    first = str(error).splitlines()[0][:300] if str(error) else ""
+    return EXIT_BUG, (f"internal error: {type(error).__name__}: {first} (a bug in hjepa: "
+                      "rerun with --debug or HJEPA_DEBUG=1 for the traceback, and report it)")
 
 
 def _say(args, text: str) -> None:
@@ -458,7 +525,7 @@ def _critic(args) -> int:
         raise ValueError(f"--run-dir: {args.run_dir} holds a hierarchical model; `hjepa critic` "
                          "trains critics of flat models (for hierarchies: benchmarks.hierarchy)")
     dataset = data.load(args.data)
-    record = read_json(os.path.join(args.run_dir, "config.json"))["dataset"]
+    record = train.read_run_record(args.run_dir)["dataset"]
     if (dataset.task, dataset.obs_kind) != (record["task"], record["obs_kind"]):
         raise ValueError(f"--data: the run was trained on {record['task']!r} "
                          f"({record['obs_kind']}), got a dataset of {dataset.task!r} "
@@ -476,9 +543,13 @@ def _critic(args) -> int:
             raise ValueError(f"--run-dir: {args.run_dir} holds a critic of another "
                              "configuration; pass --overwrite to replace it")
 
-    _, seconds = critic_lib.fit_for_run(
-        config, functools.partial(model_lib.encode, model_config), params, dataset,
-        args.run_dir, latent_size=model_config.latent_size, log=lambda line: _say(args, line))
+    from hjepa import ownership
+
+    with ownership.locked(args.run_dir, name="--run-dir"):
+        _, seconds = critic_lib.fit_for_run(
+            config, functools.partial(model_lib.encode, model_config), params, dataset,
+            args.run_dir, latent_size=model_config.latent_size,
+            log=lambda line: _say(args, line))
     record = read_json(existing)
     summary = {"run_dir": args.run_dir, "critic": record["config"], "seconds": seconds,
                "final_metrics": record["history"][-1]}
@@ -647,11 +718,9 @@ def _plan(args) -> int:
     else:
         if args.run_dir is None:
             raise ValueError("--run-dir: required to plan with a learned model (or pass --oracle)")
-        import os
 
-        from hjepa.checkpoint import read_json
 
-        trained_on = read_json(os.path.join(args.run_dir, "config.json"))["dataset"]
+        trained_on = train.read_run_record(args.run_dir)["dataset"]
         task_name = trained_on["task"]
         if args.task is not None and args.task != task_name:
             raise ValueError(f"--task: the run in {args.run_dir} was trained on {task_name!r}, "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from hjepa.checks import check_positive_int, check_positive_number
+from hjepa.checks import check_positive_int, check_positive_number, is_int
 
 ENCODERS = ("mlp", "conv", "vit")
 
@@ -118,7 +118,7 @@ class ModelConfig:
             )
         height, width, channels = self.obs_shape
         f = self.frames
-        if isinstance(f, bool) or not isinstance(f, int) or f < 1:
+        if not is_int(f) or f < 1:
             raise ValueError(f"frames: expected a positive integer, got {f!r}")
         if f > 1 and self.encoder != "conv":
             raise ValueError(f"frames: only the conv encoder encodes frames apart, got "
@@ -139,7 +139,7 @@ class ModelConfig:
                 )
         else:
             p = self.patch_size
-            if isinstance(p, bool) or not isinstance(p, int) or p <= 0:
+            if not is_int(p) or p <= 0:
                 raise ValueError(f"patch_size: expected a positive integer, got {p!r}")
             if height % p or width % p:
                 raise ValueError(
@@ -291,7 +291,7 @@ class HierarchyConfig:
         return self.action_size if level == 1 else self.levels[level - 2].macro_size
 
     def _check_level(self, level: int) -> None:
-        if isinstance(level, bool) or not isinstance(level, int) or not (
+        if not is_int(level) or not (
                 1 <= level <= self.num_levels):
             raise ValueError(f"level: expected an integer in [1, {self.num_levels}], got "
                              f"{level!r}")
@@ -306,7 +306,7 @@ class HierarchyConfig:
         for index, lc in enumerate(self.levels):
             for name in ("chunk", "macro_size"):
                 value = getattr(lc, name)
-                if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                if not is_int(value) or value <= 0:
                     raise ValueError(f"levels[{index}].{name} (level {index + 2}): expected a "
                                      f"positive integer, got {value!r}")
             if lc.chunk < 2:
@@ -316,7 +316,7 @@ class HierarchyConfig:
                 if any(int(s) <= 0 for s in getattr(lc, name)):
                     raise ValueError(f"levels[{index}].{name}: expected positive layer sizes, "
                                      f"got {getattr(lc, name)}")
-        if (isinstance(self.base_window, bool) or not isinstance(self.base_window, int)
+        if (not is_int(self.base_window)
                 or self.base_window <= 0):
             raise ValueError(f"base_window: expected a positive integer, got "
                              f"{self.base_window!r}")
@@ -344,7 +344,7 @@ class HierarchyConfig:
 def make_config(base: ModelConfig, *, num_levels: int = 2, chunk: int = 8,
                 macro_size: int = 4, **options) -> HierarchyConfig:
     """A hierarchy of `num_levels` ≥ 1 levels, every level above the first alike."""
-    if isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 1:
+    if not is_int(num_levels) or num_levels < 1:
         raise ValueError(f"num_levels: expected a positive integer (1 is a flat model), got "
                          f"{num_levels!r}")
     config = HierarchyConfig(base, tuple(LevelConfig(chunk, macro_size)
@@ -420,7 +420,7 @@ class LatentVariableConfig:
             raise ValueError(f"model: the latent-variable model takes state observations "
                              f"(encoder 'mlp'), got encoder {self.model.encoder!r}")
         u = self.latent_variable_size
-        if isinstance(u, bool) or not isinstance(u, int) or u <= 0:
+        if not is_int(u) or u <= 0:
             raise ValueError(f"latent_variable_size: expected a positive integer, got {u!r}")
         if any(int(s) <= 0 for s in self.inference_hidden):
             raise ValueError(f"inference_hidden: expected positive layer sizes, got "

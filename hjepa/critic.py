@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import time
@@ -35,6 +36,7 @@ import optax
 from hjepa import data as data_lib
 from hjepa.configs import CriticConfig
 from hjepa.configs import critic_config_from_dict as config_from_dict
+from hjepa.io import read_json
 from hjepa.modules import MLP
 
 PyTree = Any
@@ -222,9 +224,11 @@ def fit_cached(config: CriticConfig, run_dir: str, latent_size: int, train
     t0 = time.perf_counter()
     params, history = train()
     seconds = time.perf_counter() - t0
-    data_lib.atomic_write_bytes(path, flax.serialization.to_bytes(params))
+    payload = flax.serialization.to_bytes(params)
+    data_lib.atomic_write_bytes(path, payload)
     data_lib.atomic_write_json(record_path, {"config": wanted, "seconds": seconds,
-                                             "history": history})
+                                             "history": history,
+                                             "sha256": hashlib.sha256(payload).hexdigest()})
     return params, seconds
 
 
@@ -241,15 +245,23 @@ def load(run_dir: str, latent_size: int) -> tuple[CriticConfig, PyTree]:
     if not (os.path.exists(path) and os.path.exists(record_path)):
         raise ValueError(f"critic: {run_dir} holds no critic (critic.json and critic.msgpack); "
                          f"train one with `hjepa critic --run-dir {run_dir} --data DATA`")
-    with open(record_path) as f:
-        config = config_from_dict(json.load(f)["config"])
+    record = read_json(record_path)
+    try:
+        config = config_from_dict(record["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"critic: {record_path} is not a critic record hjepa can read "
+                         f"({type(error).__name__}: {error})") from None
     like = init(config, jax.random.key(0), latent_size)
     with open(path, "rb") as f:
-        try:
-            params = flax.serialization.from_bytes(like, f.read())
-        except (ValueError, KeyError) as error:
-            raise ValueError(f"critic: {path} does not match its config in {record_path} "
-                             f"for latents of size {latent_size}: {error}") from None
+        payload = f.read()
+    if record.get("sha256") not in (None, hashlib.sha256(payload).hexdigest()):
+        raise ValueError(f"critic: {path} is corrupt: it does not match the digest recorded in "
+                         f"{record_path} (its bytes changed since it was saved)")
+    try:
+        params = flax.serialization.from_bytes(like, payload)
+    except (ValueError, KeyError) as error:
+        raise ValueError(f"critic: {path} does not match its config in {record_path} "
+                         f"for latents of size {latent_size}: {error}") from None
     return config, params
 
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from typing import Any
 
@@ -27,10 +29,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hjepa import ownership
+from hjepa.checks import is_int
 from hjepa.io import (  # noqa: F401  (re-exported)
     atomic_save_npy,
     atomic_write_bytes,
     atomic_write_json,
+    check_writable_directory,
 )
 from hjepa.tasks import Task, make
 from hjepa.tasks.policies import (  # noqa: F401  (re-exported)
@@ -124,7 +129,7 @@ class CollectConfig:
         self.make_task()  # raises on unknown names and bad image sizes
         for name in ("num_episodes", "episode_length", "episodes_per_shard"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            if not is_int(value) or value <= 0:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         kind = policy_kind(self.policy)
         if self.task not in POLICY_TASKS.get(kind, (self.task,)):
@@ -149,22 +154,43 @@ def collect(config: CollectConfig, path: str, *, overwrite: bool = False,
 
     Resumes an interrupted collection of the same config from its last complete shard.
     Shard i is drawn from `fold_in(key(seed), i)`, so an interrupted and resumed collection
-    writes the same bytes as an uninterrupted one.
+    writes the same bytes as an uninterrupted one. The collection holds a lock on its
+    directory (`hjepa.ownership`), and the manifest records every shard's SHA-256.
 
     Raises:
-      ValueError: bad config; `path` exists and `overwrite` is False; a partial collection
-        of another config is in the way.
+      ValueError: bad config; `path` exists and `overwrite` is False, or it is not a dataset
+        hjepa wrote (`overwrite` replaces only those); a partial collection of another
+        config is in the way. ownership.PathInUse: another process is collecting there.
     """
     config.validate()
     path = os.path.abspath(path)
+    check_writable_directory(path, name="path")
     if os.path.exists(path):
         if not overwrite:
             raise ValueError(
                 f"path: {path} already exists; pass overwrite=True (--overwrite) to replace it"
             )
+        ownership.check_removable(path, "dataset", name="path")
     partial = path + ".partial"
+    if os.path.exists(partial):
+        ownership.check_removable(partial, "dataset", name="path")
+    new = not os.path.exists(partial)
+    with ownership.locked(partial, name="path"):
+        try:
+            return _collect_locked(config, path, partial, progress=progress)
+        except BaseException:
+            if new and os.path.isdir(partial) and not any(
+                    name.endswith(".npy") and ".tmp-" not in name
+                    for name in os.listdir(partial)):
+                ownership.discard(partial)  # nothing to resume from: leave nothing
+            raise
+
+
+def _collect_locked(config: CollectConfig, path: str, partial: str, *,
+                    progress: bool) -> Dataset:
+    """`collect`'s work, with the lock on `partial` held."""
     config_path = os.path.join(partial, "collect-config.json")
-    if os.path.isdir(partial):
+    if os.path.exists(config_path):
         try:
             with open(config_path) as f:
                 previous = json.load(f)
@@ -179,7 +205,8 @@ def collect(config: CollectConfig, path: str, *, overwrite: bool = False,
             if ".tmp-" in name:
                 os.remove(os.path.join(partial, name))
     else:
-        os.makedirs(partial)
+        ownership.remove_contents(partial, "dataset", name="path")
+        ownership.mark(partial, "dataset")
         atomic_write_json(config_path, config.to_dict())
 
     task = config.make_task()
@@ -224,16 +251,20 @@ def collect(config: CollectConfig, path: str, *, overwrite: bool = False,
         "versions": _versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "shards": shards,
+        "sha256": {shard[k]: file_sha256(os.path.join(partial, shard[k]))
+                   for shard in shards for k in ("obs", "actions")},
     }
     atomic_write_json(os.path.join(partial, "manifest.json"), manifest)
     os.remove(config_path)
     if os.path.exists(path):  # overwrite: replace only once the new dataset is complete
-        old = path + ".old"
-        os.replace(path, old)
+        ownership.check_removable(path, "dataset", name="path")  # nothing new appeared in it
+        aside = tempfile.mkdtemp(prefix=".hjepa-replaced-", dir=os.path.dirname(path))
+        os.replace(path, os.path.join(aside, "old"))
         os.replace(partial, path)
-        shutil.rmtree(old)
+        shutil.rmtree(aside)
     else:
         os.replace(partial, path)
+    os.remove(os.path.join(path, ownership.LOCK))  # still held (by descriptor) until returned
     return load(path)
 
 
@@ -271,10 +302,54 @@ class Dataset:
         size = self.obs_shape[0] if self.obs_kind == "pixels" else None
         return make(self.task, self.obs_kind, image_size=size)
 
+    @property
+    def fingerprint(self) -> str:
+        """What identifies the data, wherever the directory moves: a hash of the collection's
+        config, shapes and shard digests (of the manifest's content for datasets written
+        before shard digests), 16 hex digits."""
+        return fingerprint(self.manifest)
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All episodes in memory: (obs [N, T+1, *obs_shape], actions [N, T, A])."""
         return (np.concatenate([np.asarray(o) for o in self.obs_shards]),
                 np.concatenate([np.asarray(a) for a in self.action_shards]))
+
+
+def fingerprint(manifest: dict) -> str:
+    """The fingerprint of the dataset a manifest describes (`Dataset.fingerprint`)."""
+    if "sha256" in manifest:
+        keys = ("task", "obs_kind", "obs_shape", "obs_dtype", "action_size", "episode_length",
+                "num_episodes", "collect_config", "sha256")
+    else:
+        keys = tuple(k for k in sorted(manifest) if k != "versions")
+    content = json.dumps({k: manifest.get(k) for k in keys}, sort_keys=True)
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
+
+
+def file_sha256(path: str) -> str:
+    """The SHA-256 hex digest of a file, read in blocks."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def verify(dataset: Dataset) -> bool:
+    """Checks every shard file against the digest the manifest recorded at collection: True
+    when verified, False for a dataset written before digests.
+
+    Raises:
+      ValueError: a shard's bytes changed since it was collected.
+    """
+    digests = dataset.manifest.get("sha256")
+    if digests is None:
+        return False
+    for name, expected in sorted(digests.items()):
+        if file_sha256(os.path.join(dataset.path, name)) != expected:
+            raise ValueError(f"dataset file {os.path.join(dataset.path, name)} does not match "
+                             "its digest (its bytes changed since it was collected)")
+    return True
 
 
 _MANIFEST_KEYS = ("task", "obs_kind", "obs_shape", "obs_dtype", "action_size", "episode_length",
@@ -315,6 +390,17 @@ def load(path: str, *, task: str | None = None, obs_kind: str | None = None) -> 
             f"dataset {path}: expected {obs_kind!r} observations, the dataset holds "
             f"{manifest['obs_kind']!r} observations"
         )
+    try:
+        obs_shards, action_shards = _open_shards(path, manifest)
+    except (KeyError, TypeError, IndexError) as error:  # a hand-edited manifest
+        raise ValueError(f"dataset manifest {manifest_path} is malformed "
+                         f"({type(error).__name__}: {error}); collect the dataset again") from None
+    return Dataset(path, manifest, obs_shards, action_shards)
+
+
+def _open_shards(path: str, manifest: dict) -> tuple[tuple, tuple]:
+    """The memory-mapped (obs shards, action shards) of a dataset, checked against its
+    manifest."""
     obs_shards, action_shards = [], []
     length = manifest["episode_length"]
     for shard in manifest["shards"]:
@@ -335,7 +421,7 @@ def load(path: str, *, task: str | None = None, obs_kind: str | None = None) -> 
                     f"found {array.dtype}{list(array.shape)}"
                 )
             (obs_shards if kind == "obs" else action_shards).append(array)
-    return Dataset(path, manifest, tuple(obs_shards), tuple(action_shards))
+    return tuple(obs_shards), tuple(action_shards)
 
 
 def window_indices(key: jax.Array, num_episodes: int, episode_length: int, *, batch_size: int,

@@ -12,7 +12,7 @@ import planners
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
 from hjepa import io as hjepa_io
-from hjepa import provenance, splits
+from hjepa import ownership, provenance, splits
 from hjepa import train as train_lib
 from hjepa.configs import ModelConfig, PlannerConfig
 from hjepa.sysinfo import hardware  # noqa: F401  (re-exported: results files use it)
@@ -65,9 +65,19 @@ def run_demo(config: DemoConfig, out_dir: str, *, overwrite: bool = False,
 
     Re-running with the same config reuses the dataset and resumes or reuses the training run.
     """
+    hjepa_io.check_writable_directory(out_dir, name="out")
+    if os.path.isdir(out_dir) and ownership.unknown_entries(out_dir, "demo"):
+        ownership.check_removable(out_dir, "demo", name="out")  # refuses, naming the files
+    with ownership.locked(out_dir, name="out"):
+        ownership.mark(out_dir, "demo")
+        return _run_demo_locked(config, out_dir, overwrite=overwrite, progress=progress, log=log)
+
+
+def _run_demo_locked(config: DemoConfig, out_dir: str, *, overwrite: bool, progress: bool,
+                     log) -> dict:
+    """`run_demo`'s work, with the lock on `out_dir` held."""
     t_start = time.perf_counter()
     task = make(config.task)
-    os.makedirs(out_dir, exist_ok=True)
     data_path = os.path.join(out_dir, "data")
     run_dir = os.path.join(out_dir, "run")
 

@@ -58,6 +58,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from hjepa.checks import is_int
+
 PyTree = Any
 
 DATA = "data"
@@ -125,7 +127,7 @@ def make_mesh(spec: MeshSpec | str | None = None, *,
     devices = list(jax.devices() if devices is None else devices)
     count = len(devices)
     for name, value in (("data", spec.data), ("model", spec.model)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+        if value is not None and (not is_int(value)
                                   or value <= 0):
             raise ValueError(f"mesh: expected a positive number of {name} devices, got {value!r}")
     if spec.data is None:
@@ -437,15 +439,15 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     if not any(given) and not auto:
         raise ValueError("initialize: expected coordinator, num_processes and process_id, "
                          "or auto=True")
-    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int) or timeout_s <= 0:
+    if not is_int(timeout_s) or timeout_s <= 0:
         raise ValueError(f"timeout_s: expected a positive integer, got {timeout_s!r}")
     kwargs: dict[str, Any] = {}
     if all(given):
         host, port = _split_address(coordinator)
-        if isinstance(num_processes, bool) or not isinstance(num_processes, int) \
+        if not is_int(num_processes) \
                 or num_processes <= 0:
             raise ValueError(f"num_processes: expected a positive integer, got {num_processes!r}")
-        if isinstance(process_id, bool) or not isinstance(process_id, int) \
+        if not is_int(process_id) \
                 or not 0 <= process_id < num_processes:
             raise ValueError(
                 f"process_id: expected an integer in [0, {num_processes}), got {process_id!r}"

@@ -13,6 +13,7 @@ import numpy as np
 
 import planners
 from hjepa import distributed, hierarchy, latent_variable, world_model
+from hjepa.checks import is_int
 from hjepa.configs import HierarchyConfig, LatentVariableConfig, ModelConfig
 from hjepa.tasks import Task
 
@@ -162,9 +163,9 @@ def evaluate(
         check_observations("model_config", model_config, task)
     if critic is not None and model_config is None:
         raise ValueError("critic: a critic costs plans of the learned model; got no model_config")
-    if not isinstance(num_episodes, int) or num_episodes <= 0:
+    if not is_int(num_episodes) or num_episodes <= 0:
         raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
-    if not isinstance(horizon, int) or horizon <= 0:
+    if not is_int(horizon) or horizon <= 0:
         raise ValueError(f"horizon: expected a positive integer, got {horizon!r}")
     if record is not None and not callable(record):
         raise ValueError(f"record: expected a callable or None, got {type(record).__name__}")
@@ -195,7 +196,7 @@ def hierarchical_episode_fn(task, config: HierarchyConfig, *, planner: Callable 
     if len(horizons) != config.num_levels:
         raise ValueError(f"horizons: expected one per level ({config.num_levels}), got "
                          f"{len(horizons)}")
-    if any(isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in horizons):
+    if any(not is_int(h) or h <= 0 for h in horizons):
         raise ValueError(f"horizons: expected positive integers, got {horizons!r}")
     if config.span(config.num_levels) > num_steps:
         raise ValueError(
@@ -252,7 +253,7 @@ def evaluate_hierarchy(task, key: jax.Array, config: HierarchyConfig, params: Py
     if not isinstance(config, HierarchyConfig):
         raise ValueError(f"config: expected a HierarchyConfig, got {type(config).__name__}")
     check_observations("config", config, task)
-    if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes <= 0:
+    if not is_int(num_episodes) or num_episodes <= 0:
         raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
     num_steps = task.episode_length if num_steps is None else num_steps
     run = hierarchical_episode_fn(task, config, planner=planner, options=planner_options or {},
@@ -300,7 +301,7 @@ def evaluate_latent_variable(task, key: jax.Array, config: LatentVariableConfig,
                          f"{tuple(task.obs_shape)}")
     for name, value in (("num_episodes", num_episodes), ("num_samples", num_samples),
                         ("horizon", horizon)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if not is_int(value) or value <= 0:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     num_steps = task.episode_length if num_steps is None else num_steps
     reset_key, sample_key, plan_key = jax.random.split(key, 3)
@@ -353,7 +354,7 @@ def random_actions(task: Task, key: jax.Array, *, num_episodes: int,
     Returns:
       An `EvalResult` (success [N], final distances [N], distances [N, T]).
     """
-    if not isinstance(num_episodes, int) or num_episodes <= 0:
+    if not is_int(num_episodes) or num_episodes <= 0:
         raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
     num_steps = task.episode_length if num_steps is None else num_steps
     low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)

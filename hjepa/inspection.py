@@ -121,11 +121,22 @@ def _dataset(path: str) -> dict:
         "transitions": dataset.num_episodes * dataset.episode_length,
         "shards": len(m["shards"]), "seed": m.get("seed"), "created": m.get("created"),
         "bytes": _bytes(path), "versions": m.get("versions", {}),
+        "fingerprint": dataset.fingerprint, "shards_check": _dataset_check(dataset),
         "sample": {"episodes_read": int(first_actions.shape[0]),
                    "action_mean": float(first_actions.mean()),
                    "action_std": float(first_actions.std()),
                    "obs_min": float(first_obs.min()), "obs_max": float(first_obs.max())},
     }
+
+
+def _dataset_check(dataset) -> str:
+    """"verified", "unverified (written before digests)" or "corrupt: <why>"."""
+    from hjepa import data
+
+    try:
+        return "verified" if data.verify(dataset) else "unverified (written before digests)"
+    except (ValueError, OSError) as error:
+        return f"corrupt: {error}"
 
 
 def _run(path: str, step: int | None = None) -> dict:
@@ -136,15 +147,22 @@ def _run(path: str, step: int | None = None) -> dict:
     from hjepa.model import ModelConfig
 
     record = read_json(os.path.join(path, "config.json"))
-    config = ModelConfig.from_dict(record["model"])
+    try:
+        config = ModelConfig.from_dict(record["model"])
+        train = record["train"]
+        train = {k: train[k] for k in ("steps", "batch_size", "window", "learning_rate", "seed")}
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"run {path}: its config.json is not a run record hjepa can read "
+                         f"({type(error).__name__}: {error})") from None
     shapes = jax.eval_shape(lambda k: model_lib.init(config, k), jax.random.key(0))
     parameters = int(sum(int(x.size) for x in jax.tree.leaves(shapes)))
     ckpt_dir = os.path.join(path, "checkpoints")
     steps = sorted(int(n) for n in os.listdir(ckpt_dir) if n.isdigit()) \
         if os.path.isdir(ckpt_dir) else []
+    checks = {step: _checkpoint_check(os.path.join(ckpt_dir, str(step))) for step in steps}
+    good = [step for step in steps if not checks[step].startswith("corrupt")]
     metrics = hjepa_io.read_metrics(path)
     last = metrics[-1] if metrics else {}
-    train = record["train"]
     return {
         "task": record["dataset"].get("task"), "obs_kind": record["dataset"].get("obs_kind"),
         "dataset": record["dataset"],
@@ -153,15 +171,25 @@ def _run(path: str, step: int | None = None) -> dict:
                   "encoder_hidden": list(config.encoder_hidden),
                   "predictor_hidden": list(config.predictor_hidden),
                   "parameters": parameters},
-        "train": {"steps": train["steps"], "batch_size": train["batch_size"],
-                  "window": train["window"], "learning_rate": train["learning_rate"],
-                  "seed": train["seed"]},
+        "train": train,
         "checkpoint_steps": steps, "latest_step": steps[-1] if steps else None,
-        "complete": bool(steps) and steps[-1] >= train["steps"],
+        "checkpoints": {str(step): checks[step] for step in steps},
+        "latest_good_step": good[-1] if good else None,
+        "complete": bool(good) and good[-1] >= train["steps"],
         "last_metrics": last,
         "train_seconds": train_seconds_from_metrics(path),
         "bytes": _bytes(path),
     }
+
+
+def _checkpoint_check(step_dir: str) -> str:
+    """"verified", "unverified (written before digests)" or "corrupt: <why>"."""
+    from hjepa import checkpoint
+
+    try:
+        return "verified" if checkpoint.verify(step_dir) else "unverified (written before digests)"
+    except ValueError as error:
+        return f"corrupt: {error}"
 
 
 def _checkpoint(path: str) -> dict:
@@ -231,6 +259,7 @@ def format_summary(summary: dict) -> str:
             f"  first {s['sample']['episodes_read']} episodes: actions mean "
             f"{s['sample']['action_mean']:.3f} std {s['sample']['action_std']:.3f}, "
             f"observations in [{s['sample']['obs_min']:.3g}, {s['sample']['obs_max']:.3g}]",
+            f"  fingerprint {s['fingerprint']}; shards {s['shards_check']}",
         ]
     elif kind in ("run", "checkpoint"):
         s, m = summary, summary["model"]
@@ -246,6 +275,9 @@ def format_summary(summary: dict) -> str:
             f"{s['checkpoint_steps'] or 'none'} ({'complete' if s['complete'] else 'incomplete'}"
             f"{train_s})",
         ]
+        bad = {step: check for step, check in s["checkpoints"].items() if check != "verified"}
+        for step, check in bad.items():
+            lines.append(f"  checkpoint {step}: {check}")
         if last:
             lines.append("  last metrics: " + ", ".join(
                 f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, (int, float))))

@@ -20,25 +20,72 @@ METRICS = "metrics.jsonl"
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Writes `data` to `path` via a temporary file and a rename."""
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or an interrupt leaves no half-written file behind
+        _remove_quietly(tmp)
+        raise
 
 
 def atomic_write_json(path: str, obj: Any) -> None:
-    """Writes `obj` as indented, key-sorted JSON to `path`, atomically."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    """Writes `obj` as indented, key-sorted JSON to `path`, atomically (numpy scalars as
+    Python numbers)."""
+    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default)
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def _json_default(value):
+    if isinstance(value, np.integer | np.floating | np.bool_):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def atomic_save_npy(path: str, array: np.ndarray) -> None:
     """Saves a .npy file via a temporary file and a rename."""
     tmp = f"{path}.tmp-{os.getpid()}.npy"
-    np.save(tmp, array)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        np.save(tmp, array)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def check_writable_directory(path: str, *, name: str) -> None:
+    """Raises ValueError unless the directory `path` exists and is writable or can be created
+    (its nearest existing ancestor is a writable directory). `name` is the argument named.
+
+    Called before long work starts, so that an unwritable output fails at once.
+    """
+    path = os.path.abspath(path)
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise ValueError(f"{name}: {path} is a file, expected a directory")
+        ancestor = path
+    else:
+        ancestor = os.path.dirname(path)
+        while not os.path.exists(ancestor):
+            ancestor = os.path.dirname(ancestor)
+        if not os.path.isdir(ancestor):
+            raise ValueError(f"{name}: {path} lies under {ancestor}, which is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{name}: {ancestor} is not writable (permission denied), so "
+                         f"{path} cannot be written")
 
 
 def read_json(path: str) -> dict:
@@ -48,27 +95,33 @@ def read_json(path: str) -> dict:
             return json.load(f)
     except FileNotFoundError:
         raise ValueError(f"{path} does not exist") from None
-    except json.JSONDecodeError as error:
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory, expected a JSON file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is corrupt: {error}") from None
 
 
 def read_metrics(run_dir: str) -> list[dict]:
-    """The metric records of a run, in order: every complete record up to the first line that
-    is not one (a run killed mid-write leaves a truncated last line). No file: []."""
+    """The metric records of a run, in order: every line that is a complete record (a run
+    killed mid-write leaves a truncated last line; a line damaged by hand is skipped, the
+    records after it kept). No file: []."""
     records = []
     try:
-        with open(os.path.join(run_dir, METRICS)) as f:
+        with open(os.path.join(run_dir, METRICS), errors="replace") as f:
             for line in f:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError:
-                    break
-                if not isinstance(record, dict) or not isinstance(record.get("step"), int):
-                    break
-                records.append(record)
-    except FileNotFoundError:
+                    continue
+                if isinstance(record, dict) and _is_step(record.get("step")):
+                    records.append(record)
+    except (FileNotFoundError, IsADirectoryError):
         return []
     return records
+
+
+def _is_step(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def last_metrics(run_dir: str) -> dict:
@@ -85,12 +138,16 @@ def append_metrics(run_dir: str, record: dict) -> None:
 
 def truncate_metrics(run_dir: str, step: int) -> None:
     """Keeps the records up to `step` (a run interrupted after its last checkpoint logged
-    steps it will train again), atomically."""
-    if not os.path.exists(os.path.join(run_dir, METRICS)):
+    steps it will train again), atomically; the file is left as it is when no record is
+    past `step`."""
+    path = os.path.join(run_dir, METRICS)
+    if not os.path.isfile(path):
         return
-    kept = [r for r in read_metrics(run_dir) if r["step"] <= step]
-    atomic_write_bytes(os.path.join(run_dir, METRICS),
-                       "".join(json.dumps(r) + "\n" for r in kept).encode())
+    records = read_metrics(run_dir)
+    if all(r["step"] <= step for r in records):
+        return
+    kept = [r for r in records if r["step"] <= step]
+    atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
 
 def train_seconds(run_dir: str) -> float | None:

@@ -43,6 +43,7 @@ import planners
 from hjepa import cost as cost_lib
 from hjepa import losses
 from hjepa import model as model_lib
+from hjepa.checks import is_int
 from hjepa.configs import LatentVariableConfig, ModelConfig
 from hjepa.modules import MLP
 
@@ -315,14 +316,14 @@ def draw_samples(config: LatentVariableConfig, key: jax.Array, *, num_samples: i
                  horizon: int) -> jax.Array:
     """K samples of u for a plan of H steps from the prior N(0, I): [K, H, U]."""
     for name, value in (("num_samples", num_samples), ("horizon", horizon)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if not is_int(value) or value <= 0:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     return jax.random.normal(key, (num_samples, horizon, config.latent_variable_size))
 
 
 def zero_samples(config: LatentVariableConfig, *, horizon: int) -> jax.Array:
     """The single sample u = 0 (the "mean world" of the prior): [1, H, U]."""
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon <= 0:
+    if not is_int(horizon) or horizon <= 0:
         raise ValueError(f"horizon: expected a positive integer, got {horizon!r}")
     return jnp.zeros((1, horizon, config.latent_variable_size))
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -16,7 +18,7 @@ import optax
 
 from hjepa import checkpoint as ckpt
 from hjepa import data as data_lib
-from hjepa import distributed, losses, world_model
+from hjepa import distributed, losses, ownership, world_model
 from hjepa import io as hjepa_io
 from hjepa.configs import LatentVariableConfig, ModelConfig, TrainConfig, model_config_from_dict
 
@@ -283,7 +285,8 @@ def _run_record(model_config: ModelConfig, config: TrainConfig, dataset) -> dict
         "model": model_config.to_dict(),
         "train": config.to_dict(),
         "dataset": {"task": dataset.task, "obs_kind": dataset.obs_kind,
-                    "path": dataset.path, "num_episodes": dataset.num_episodes},
+                    "path": dataset.path, "num_episodes": dataset.num_episodes,
+                    "fingerprint": dataset.fingerprint},
     }
 
 
@@ -356,36 +359,82 @@ def fit(
                              "pixel datasets train streamed from disk on one device (mesh=None)")
         distributed.check_divisible(mesh, config.batch_size, "batch_size")
     main = mesh is None or jax.process_index() == 0
-    record = _run_record(model_config, config, dataset)
-    record_for_compare = json.loads(json.dumps(record))
+    hjepa_io.check_writable_directory(run_dir, name="run_dir")
+    _check_run_dir(run_dir)  # before the lock, which would add its file to a user's directory
+    lock = ownership.locked(run_dir, name="run_dir") if main else contextlib.nullcontext()
+    with lock:
+        return _fit_locked(model_config, config, dataset, run_dir, overwrite=overwrite,
+                           progress=progress, collapse_std=collapse_std, mesh=mesh,
+                           report=report, main=main)
+
+
+def _check_run_dir(run_dir: str) -> None:
+    """Raises ValueError when `run_dir` is neither new, nor empty, nor a run hjepa wrote
+    (files a user added to a run stay, and are refused only when the run is replaced)."""
+    if not os.path.isdir(run_dir) or ownership.recognised(run_dir, "run"):
+        return
+    if [e for e in os.listdir(run_dir) if e != ownership.LOCK]:
+        ownership.check_removable(run_dir, "run", name="run_dir")  # refuses, naming them
+
+
+def _prepare_run_dir(record: dict, run_dir: str, *, overwrite: bool, main: bool,
+                     mesh) -> None:
+    """Checks `run_dir` against the run `record` describes, empties it when `overwrite` asks
+    to replace a run of another configuration or dataset, and writes the record.
+
+    Raises:
+      ValueError: `run_dir` holds files hjepa did not write; a run of another configuration
+        or another dataset is there and `overwrite` is False.
+    """
     config_path = os.path.join(run_dir, "config.json")
-    same = True
+    record_for_compare = json.loads(json.dumps(record))
+    replace = False
+    _check_run_dir(run_dir)
     if os.path.exists(config_path):
         previous = ckpt.read_json(config_path)
-        same = _normalised(previous) == {
-            k: record_for_compare[k] for k in ("model", "train")}
-        old_data, new_data = previous.get("dataset", {}), record_for_compare["dataset"]
-        for key in ("task", "obs_kind"):
-            if same and old_data.get(key) != new_data[key] and not overwrite:
-                raise ValueError(
-                    f"dataset: the run in {run_dir} was trained on {key} "
-                    f"{old_data.get(key)!r}, got a dataset of {new_data[key]!r}; choose another "
-                    "run directory or pass overwrite=True (--overwrite)"
-                )
-        if not same and not overwrite:
+        replace = _normalised(previous) != {k: record_for_compare[k] for k in ("model", "train")}
+        if replace and not overwrite:
             raise ValueError(
                 f"run_dir: {run_dir} holds a run of another configuration; choose another "
                 "directory or pass overwrite=True (--overwrite)"
             )
+        old_data, new_data = previous.get("dataset", {}), record_for_compare["dataset"]
+        for key in ("task", "obs_kind", "fingerprint"):
+            if replace or old_data.get(key) in (None, new_data[key]):
+                continue
+            if not overwrite:
+                what = ("another dataset" if key == "fingerprint"
+                        else f"{key} {old_data.get(key)!r}")
+                raise ValueError(
+                    f"dataset: the run in {run_dir} was trained on {what} "
+                    f"({old_data.get('path')}, fingerprint {old_data.get('fingerprint')}), got "
+                    f"{new_data['path']} ({new_data['task']!r}, {new_data['obs_kind']}, "
+                    f"fingerprint {new_data['fingerprint']}); choose another run directory or "
+                    "pass overwrite=True (--overwrite) to start it afresh"
+                )
+            replace = True
     if mesh is not None:  # every process has read it before process 0 replaces it
         distributed.barrier("hjepa-fit-config-read")
-    if not same and main:
-        import shutil
-
-        shutil.rmtree(run_dir)
     if main:
-        os.makedirs(run_dir, exist_ok=True)
+        if replace:
+            ownership.remove_contents(run_dir, "run", name="run_dir")
+        ownership.mark(run_dir, "run")
         data_lib.atomic_write_json(config_path, record)
+
+
+def _fit_locked(model_config, config, dataset, run_dir, *, overwrite, progress, collapse_std,
+                mesh, report, main) -> TrainState:
+    """`fit`'s work, with the lock on `run_dir` held (by process 0)."""
+    pixels = dataset.obs_kind == "pixels"
+    new = main and not os.path.exists(os.path.join(run_dir, ownership.MARKER)) \
+        and not os.path.exists(os.path.join(run_dir, "config.json"))
+    try:
+        _prepare_run_dir(_run_record(model_config, config, dataset), run_dir,
+                         overwrite=overwrite, main=main, mesh=mesh)
+    except BaseException:
+        if new:
+            ownership.discard(run_dir)  # a first call that failed to start leaves nothing
+        raise
 
     if pixels:  # streamed from the memory-mapped shards, never all in memory
         all_obs = all_actions = None
@@ -401,9 +450,12 @@ def fit(
         mean, std = distributed.normalizer_stats(all_obs, dataset.num_episodes)
         state = init_sharded_state(mesh, model_config, config, mean, std)
         distributed.barrier("hjepa-fit-run-dir")
-    mngr = ckpt.manager(os.path.join(run_dir, "checkpoints"))
-    if mngr.latest_step() is not None:
-        state = ckpt.restore(mngr, state)  # into `state`'s shardings, whatever mesh saved it
+    # into `state`'s shardings, whatever mesh saved it; a damaged latest checkpoint is moved
+    # aside and training resumes from the one before
+    mngr, restored = ckpt.restore_latest_good(
+        os.path.join(run_dir, "checkpoints"), state,
+        quarantine=os.path.join(run_dir, "corrupt-checkpoints"), log=_warn)
+    state = state if restored is None else restored
     start = int(state.step)
     reporters = []
     if main:
@@ -510,11 +562,38 @@ def _normalised(record: dict) -> dict | None:
         return None
 
 
+def _warn(text: str) -> None:
+    print(f"hjepa: warning: {text}", file=sys.stderr, flush=True)
+
+
 def _kept(mngr, run_dir: str) -> str:
     latest = mngr.latest_step()
     if latest is None:
         return f"no checkpoint had been saved yet in {run_dir}"
     return f"the last good checkpoint (step {latest}) is kept in {run_dir}"
+
+
+def read_run_record(run_dir: str) -> dict:
+    """A run's `config.json`: {"model": ..., "train": ..., "dataset": {"task", "obs_kind",
+    "path", ...}}.
+
+    Raises:
+      ValueError: `run_dir` is not a directory, or its record is missing, corrupt or
+        edited into something hjepa did not write.
+    """
+    if not os.path.isdir(run_dir):
+        raise ValueError(f"run_dir: expected a training run directory, {run_dir} "
+                         f"{'is a file' if os.path.exists(run_dir) else 'does not exist'}")
+    config_path = os.path.join(run_dir, "config.json")
+    record = ckpt.read_json(config_path)
+    dataset = record.get("dataset") if isinstance(record, dict) else None
+    if (not isinstance(dataset, dict)
+            or not all(isinstance(dataset.get(k), str) for k in ("task", "obs_kind"))
+            or not all(isinstance(record.get(k), dict) for k in ("model", "train"))):
+        raise ValueError(f"run {run_dir}: {config_path} is not a run record hjepa can read "
+                         "(expected model, train and dataset entries with the dataset's task "
+                         "and obs_kind)")
+    return record
 
 
 def load_run(run_dir: str, *, task: str | None = None,
@@ -528,14 +607,21 @@ def load_run(run_dir: str, *, task: str | None = None,
       ValueError: missing or corrupt files, a run of another task, or a checkpoint that
         does not match the run's configuration.
     """
-    record = ckpt.read_json(os.path.join(run_dir, "config.json"))
-    if task is not None and record["dataset"]["task"] != task:
+    record = read_run_record(run_dir)
+    config_path = os.path.join(run_dir, "config.json")
+    try:
+        trained_on = record["dataset"]["task"]
+        model_config = model_config_from_dict(record["model"])
+        config = TrainConfig.from_dict(record["train"])
+        model_config.validate()
+    except (KeyError, TypeError, ValueError, AttributeError) as error:  # a hand-edited record
+        raise ValueError(f"run {run_dir}: {config_path} is not a run record hjepa can read "
+                         f"({type(error).__name__}: {error})") from None
+    if task is not None and trained_on != task:
         raise ValueError(
             f"run {run_dir}: expected a model of task {task!r}, it was trained on "
-            f"{record['dataset']['task']!r}"
+            f"{trained_on!r}"
         )
-    model_config = model_config_from_dict(record["model"])
-    config = TrainConfig.from_dict(record["train"])
     params = init_params(model_config, jax.random.key(0))
     like = TrainState(jnp.zeros((), jnp.int32), params, optimizer(config).init(params))
     if mesh is not None:

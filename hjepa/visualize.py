@@ -27,6 +27,7 @@ import jax
 import numpy as np
 
 from hjepa import io as hjepa_io
+from hjepa.checks import is_int
 
 PyTree = Any
 
@@ -41,13 +42,18 @@ GIF_BAR_COLORS = ((60, 140, 230), (40, 110, 200))  # the progress bar alternates
 # ----------------------------------------------------------------------------- paths
 
 
+WRITTEN_BY = b"written by hjepa"  # in every picture hjepa writes: HTML comment, GIF comment,
+# PNG text chunk; `--overwrite` replaces only files that carry it
+
+
 def check_output_path(path: str, suffix: str, *, overwrite: bool = False,
-                      name: str = "path") -> str:
+                      name: str = "path", owned_only: bool = True) -> str:
     """Checks that `path` can be written as a `suffix` file; returns it.
 
     Raises:
       ValueError: the name does not end in `suffix` (e.g. ".html"), its directory does not
-        exist, or the file exists and `overwrite` is False. `name` is the argument named in
+        exist or cannot be written, or the file exists and `overwrite` is False, or
+        `owned_only` and it is a file hjepa did not write. `name` is the argument named in
         the message (e.g. "--render").
     """
     if not isinstance(path, str) or not path:
@@ -55,13 +61,42 @@ def check_output_path(path: str, suffix: str, *, overwrite: bool = False,
     if not path.lower().endswith(suffix):
         raise ValueError(f"{name}: expected a file name ending in {suffix}, got {path!r}")
     directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isfile(directory) or any(os.path.isfile(a) for a in _ancestors(directory)):
+        raise ValueError(f"{name}: {path} lies under a file, not a directory")
     if not os.path.isdir(directory):
         raise ValueError(f"{name}: the directory {directory} does not exist (create it first)")
     if os.path.isdir(path):
         raise ValueError(f"{name}: {path} is a directory")
-    if os.path.exists(path) and not overwrite:
-        raise ValueError(f"{name}: {path} exists; choose another name or pass --overwrite")
+    if os.path.exists(path):
+        if not overwrite:
+            raise ValueError(f"{name}: {path} exists; choose another name or pass --overwrite")
+        if owned_only and not written_by_hjepa(path):
+            raise ValueError(f"{name}: {path} exists and hjepa did not write it; --overwrite "
+                             "replaces only pictures hjepa wrote: choose another name")
+    try:  # writable, now rather than after the work that makes the picture
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".tmp-probe-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as error:
+        raise ValueError(f"{name}: cannot write in {directory} ({error.strerror})") from None
     return path
+
+
+def _ancestors(directory: str) -> list[str]:
+    parents, current = [], directory
+    while os.path.dirname(current) != current:
+        current = os.path.dirname(current)
+        parents.append(current)
+    return parents
+
+
+def written_by_hjepa(path: str) -> bool:
+    """Whether the file at `path` carries hjepa's `WRITTEN_BY` tag."""
+    try:
+        with open(path, "rb") as f:
+            return WRITTEN_BY in f.read()
+    except OSError:
+        return False
 
 
 def write_atomic(path: str, data: bytes | str) -> None:
@@ -157,7 +192,7 @@ def html(system, states: Sequence, *, height: int | str = "100vh") -> str:
 def write_html(path: str, system, states: Sequence, *, overwrite: bool = False) -> str:
     """Writes `html(system, states)` to `path` (.html) atomically; returns the path."""
     check_output_path(path, ".html", overwrite=overwrite)
-    write_atomic(path, html(system, states))
+    write_atomic(path, html(system, states) + f"\n<!-- {WRITTEN_BY.decode()} -->\n")
     return path
 
 
@@ -205,8 +240,9 @@ def plot_training_curves(run_dir: str, path: str | None = None, *,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    inside_run = path is None  # the run's own plot, rewritten as it resumes
     path = os.path.join(run_dir, TRAINING_CURVES) if path is None else path
-    check_output_path(path, ".png", overwrite=overwrite)
+    check_output_path(path, ".png", overwrite=overwrite, owned_only=not inside_run)
     metrics = read_metrics(run_dir)
     metrics = {k: v for k, v in metrics.items() if k not in NOT_PLOTTED}
     diagnostic = {k for k in metrics if any(d in k for d in DIAGNOSTICS)}
@@ -231,7 +267,7 @@ def plot_training_curves(run_dir: str, path: str | None = None, *,
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100)
+        fig.savefig(tmp, dpi=100, metadata={"Software": WRITTEN_BY.decode()})
         os.replace(tmp, path)
     finally:
         plt.close(fig)
@@ -276,7 +312,7 @@ def gif_frames(observations: np.ndarray, goal: np.ndarray, *, scale: int = 1) ->
     if goal.shape != obs.shape[1:]:
         raise ValueError(f"goal: expected the observations' shape {obs.shape[1:]}, got "
                          f"{goal.shape}")
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+    if not is_int(scale) or scale < 1:
         raise ValueError(f"scale: expected a positive integer, got {scale!r}")
     steps, size, width = obs.shape[0], obs.shape[1], 2 * obs.shape[2]
     bar = max(2, size // 16)
@@ -334,7 +370,8 @@ def write_gif(path: str, frames: np.ndarray, *, fps: float = 10.0,
     os.close(fd)
     try:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                       duration=max(1, round(1000 / fps)), loop=0, optimize=False)
+                       duration=max(1, round(1000 / fps)), loop=0, optimize=False,
+                       comment=WRITTEN_BY)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

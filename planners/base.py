@@ -7,6 +7,8 @@ true physics.
 
 from __future__ import annotations
 
+import math
+import numbers
 import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -180,24 +182,128 @@ def _is_tracer(x: Any) -> bool:
 # Bounds already checked, by identity: (weakref(low), weakref(high)) per id pair. Reading
 # device arrays back to the host costs a synchronisation per call (tens of microseconds on a
 # GPU, more than a small plan); jax.Arrays are immutable, so one check per pair suffices.
-_ORDERED_BOUNDS: dict[tuple[int, int], tuple[Any, Any]] = {}
+_VALID_BOUNDS: dict[tuple[int, int], tuple[Any, Any]] = {}
 
 
-def _known_ordered(low: Any, high: Any) -> bool:
-    refs = _ORDERED_BOUNDS.get((id(low), id(high)))
+def _known_valid(low: Any, high: Any) -> bool:
+    refs = _VALID_BOUNDS.get((id(low), id(high)))
     return refs is not None and refs[0]() is low and refs[1]() is high
 
 
-def _remember_ordered(low: Any, high: Any) -> None:
+def _remember_valid(low: Any, high: Any) -> None:
     if not (isinstance(low, jax.Array) and isinstance(high, jax.Array)):
         return  # numpy arrays are mutable: check them every time
-    if len(_ORDERED_BOUNDS) >= 256:  # a bounded memo: start afresh
-        _ORDERED_BOUNDS.clear()
-    _ORDERED_BOUNDS[(id(low), id(high))] = (weakref.ref(low), weakref.ref(high))
+    if len(_VALID_BOUNDS) >= 256:  # a bounded memo: start afresh
+        _VALID_BOUNDS.clear()
+    _VALID_BOUNDS[(id(low), id(high))] = (weakref.ref(low), weakref.ref(high))
 
 
-def check_problem(problem: Problem, init_actions: Any) -> None:
+def _check_bound_values(low: Any, high: Any) -> None:
+    """Raises a ValueError unless the concrete bounds are finite and low <= high."""
+    values = {"action_low": np.asarray(low), "action_high": np.asarray(high)}
+    for name, value in values.items():
+        if not np.all(np.isfinite(value)):
+            raise ValueError(
+                f"problem.{name}: expected finite numbers in every dimension, got {value}"
+            )
+    if np.any(values["action_low"] > values["action_high"]):
+        raise ValueError(
+            "problem.action_low/action_high: expected low <= high in every dimension, "
+            f"got low={low} high={high}"
+        )
+
+
+# Step and terminal cost functions already checked, by signature: the functions and the
+# shapes and dtypes of params, init_state and the action. jax.eval_shape costs about half a
+# millisecond even when it hits JAX's trace cache; a signature seen before is not traced again.
+_CHECKED_FUNCTIONS: set[tuple] = set()
+
+
+def _signature(tree: PyTree) -> tuple:
+    """(tree structure, abstract value of every leaf): what tracing a function depends on."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple(jax.typeof(leaf) for leaf in leaves)
+
+
+class _Shape(str):
+    """A leaf's shape and dtype as text, e.g. float32[4], shown without quotes in a pytree."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _describe(tree: PyTree) -> str:
+    """Shapes and dtypes of a pytree of abstract values, e.g. `(float32[4], float32[])`."""
+    if tree is None:
+        return "None"
+    return repr(jax.tree.map(lambda x: _Shape(f"{x.dtype}{list(x.shape)}"), tree))
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, jax.ShapeDtypeStruct) and value.shape == ()
+
+
+def _matches(got: PyTree, expected: tuple) -> bool:
+    """Whether `got` (from jax.eval_shape) has the structure, shapes and dtypes of a state
+    signature; a weakly typed expected leaf (a Python number) takes any dtype, as in lax.scan."""
+    treedef, avals = expected
+    leaves, got_treedef = jax.tree.flatten(got)
+    return got_treedef == treedef and all(
+        leaf.shape == aval.shape and (aval.weak_type or leaf.dtype == aval.dtype)
+        for leaf, aval in zip(leaves, avals, strict=True)
+    )
+
+
+def check_functions(problem: Problem) -> None:
+    """Checks the shapes `problem.step` and `problem.terminal_cost` return, by `jax.eval_shape`
+    on the problem's init_state and an action of the bounds' shape (no compilation).
+
+    Each signature (functions, and shapes and dtypes of what they read) is checked once.
+
+    Raises:
+      ValueError: naming the function, the shapes expected and the shapes got.
+    """
+    state = _signature(problem.init_state)
+    action_shape, action_dtype = jnp.shape(problem.action_low), default_float()
+    key = (problem.step, problem.terminal_cost, _signature(problem.params), state, action_shape,
+           action_dtype)
+    try:
+        if key in _CHECKED_FUNCTIONS:
+            return
+    except TypeError:  # an unhashable function: check it every time
+        key = None
+    action = jax.ShapeDtypeStruct(action_shape, action_dtype)
+    abstract_state = jax.tree.unflatten(state[0], [
+        jax.ShapeDtypeStruct(aval.shape, aval.dtype, weak_type=aval.weak_type)
+        for aval in state[1]
+    ])
+    expected_state = _describe(abstract_state)
+    got = jax.eval_shape(problem.step, problem.params, abstract_state, action)
+    if not (isinstance(got, (tuple, list)) and len(got) == 2 and _is_scalar(got[1])
+            and _matches(got[0], state)):
+        raise ValueError(
+            f"Problem.step: expected (next_state, cost) with next_state shaped like "
+            f"init_state {expected_state} and a scalar cost [], for an action "
+            f"{_describe(action)}, got {_describe(got)}"
+        )
+    got = jax.eval_shape(problem.terminal_cost, problem.params, abstract_state)
+    if not _is_scalar(got):
+        raise ValueError(
+            f"Problem.terminal_cost: expected a scalar cost [] for a state {expected_state}, "
+            f"got {_describe(got)}"
+        )
+    if key is not None:
+        if len(_CHECKED_FUNCTIONS) >= 256:  # a bounded memo: start afresh
+            _CHECKED_FUNCTIONS.clear()
+        _CHECKED_FUNCTIONS.add(key)
+
+
+def check_problem(problem: Problem, init_actions: Any, *, functions: bool = True) -> None:
     """Checks a problem and its initial actions at a planner's public boundary.
+
+    Concrete bounds must be finite with low <= high (traced bounds are checked for shape
+    only). With `functions`, the shapes `step` and `terminal_cost` return are checked too
+    (`check_functions`); `mpc` leaves that to its planner, which sees the observed state.
 
     Raises:
       ValueError: naming the argument, what was expected and what came.
@@ -212,19 +318,17 @@ def check_problem(problem: Problem, init_actions: Any) -> None:
             "problem.action_low/action_high: expected two vectors of the same shape [A], "
             f"got {jnp.shape(low)} and {jnp.shape(high)}"
         )
-    if not (_is_tracer(low) or _is_tracer(high)) and not _known_ordered(low, high):
-        if np.any(np.asarray(low) > np.asarray(high)):
-            raise ValueError(
-                "problem.action_low/action_high: expected low <= high in every dimension, "
-                f"got low={low} high={high}"
-            )
-        _remember_ordered(low, high)
+    if not (_is_tracer(low) or _is_tracer(high)) and not _known_valid(low, high):
+        _check_bound_values(low, high)
+        _remember_valid(low, high)
     shape = jnp.shape(init_actions)
     if len(shape) != 2 or shape[1] != jnp.shape(low)[0] or shape[0] < 1:
         raise ValueError(
             f"init_actions: expected shape [H, {jnp.shape(low)[0]}] with H >= 1 "
             f"(the action bounds have {jnp.shape(low)[0]} dimensions), got {shape}"
         )
+    if functions:
+        check_functions(problem)
 
 
 def check_key(key: Any) -> None:
@@ -253,31 +357,61 @@ def typed_key(key: Any) -> Array:
     return jax.random.wrap_key_data(key)
 
 
+def default_float() -> Any:
+    """The default float dtype: float64 with jax_enable_x64, else float32."""
+    return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+
+
 def float_actions(actions: Any) -> Array:
     """`actions` as an array of the default float dtype (no copy when it already is one)."""
-    dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    dtype = default_float()
     if isinstance(actions, jax.Array) and actions.dtype == dtype:
         return actions
     return jnp.asarray(actions, dtype)
 
 
-def check_positive(name: str, value: Any, *, integer: bool = True) -> None:
-    """Raises a ValueError unless `value` is a positive int (or float if integer=False)."""
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or value <= 0:
-        kind = "a positive integer" if integer else "a positive number"
-        raise ValueError(f"{name}: expected {kind}, got {value!r}")
+def is_integer(value: Any) -> bool:
+    """Whether `value` is an int or a numpy integer (not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
-def check_nonnegative(name: str, value: Any) -> None:
-    """Raises a ValueError unless `value` is a non-negative number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
+def _is_finite_number(value: Any) -> bool:
+    """Whether `value` is a finite real number (int, float or numpy scalar; not a bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return False
+    return is_integer(value) or math.isfinite(value)
 
 
-def check_fraction(name: str, value: Any, *, low_open: bool = False) -> None:
-    """Raises a ValueError unless `value` is a number in [0, 1) (or (0, 1] if low_open)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+def check_positive(name: str, value: Any, *, integer: bool = True) -> int | float:
+    """`value` as an int (or a float if integer=False), raising a ValueError unless it is a
+    positive integer (or a finite positive number)."""
+    if integer:
+        if not is_integer(value) or value <= 0:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        return int(value)
+    if not _is_finite_number(value) or value <= 0:
+        raise ValueError(f"{name}: expected a finite positive number, got {value!r}")
+    return float(value)
+
+
+def check_nonnegative_integer(name: str, value: Any) -> int:
+    """`value` as an int, raising a ValueError unless it is a non-negative integer."""
+    if not is_integer(value) or value < 0:
+        raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def check_nonnegative(name: str, value: Any) -> float:
+    """`value` as a float, raising a ValueError unless it is a finite non-negative number."""
+    if not _is_finite_number(value) or value < 0:
+        raise ValueError(f"{name}: expected a finite non-negative number, got {value!r}")
+    return float(value)
+
+
+def check_fraction(name: str, value: Any, *, low_open: bool = False) -> float:
+    """`value` as a float, raising a ValueError unless it is a number in [0, 1) (or (0, 1] if
+    low_open)."""
+    ok = _is_finite_number(value)
     if low_open:
         ok = ok and 0.0 < value <= 1.0
         interval = "(0, 1]"
@@ -286,6 +420,7 @@ def check_fraction(name: str, value: Any, *, low_open: bool = False) -> None:
         interval = "[0, 1)"
     if not ok:
         raise ValueError(f"{name}: expected a number in {interval}, got {value!r}")
+    return float(value)
 
 
 def check_at_most(name: str, value: int, bound_name: str, bound: int) -> None:

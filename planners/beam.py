@@ -59,10 +59,10 @@ def beam_search(
     """
     base.check_problem(problem, init_actions)
     key = base.typed_key(key)
-    base.check_positive("beam_width", beam_width)
-    base.check_positive("branching", branching)
-    base.check_positive("iterations", iterations)
-    base.check_nonnegative("noise_std", noise_std)
+    beam_width = base.check_positive("beam_width", beam_width)
+    branching = base.check_positive("branching", branching)
+    iterations = base.check_positive("iterations", iterations)
+    noise_std = base.check_nonnegative("noise_std", noise_std)
     action_size = jnp.shape(init_actions)[1]
     if action_set is not None:
         fixed = _check_action_set(action_set, action_size, branching)
@@ -79,7 +79,7 @@ def beam_search(
         iterations=iterations,
         action_set=fixed,
         grid_size=grid,
-        noise_std=float(noise_std),
+        noise_std=noise_std,
     )
 
 
@@ -113,8 +113,9 @@ def _check_grid_size(grid_size, action_size: int, branching: int) -> int:
         while (size + 1) ** action_size <= branching - 1:
             size += 1
         return size
-    if isinstance(grid_size, bool) or not isinstance(grid_size, int) or grid_size < 0:
+    if not base.is_integer(grid_size) or grid_size < 0:
         raise ValueError(f"grid_size: expected a non-negative integer or None, got {grid_size!r}")
+    grid_size = int(grid_size)
     if grid_size**action_size > branching:
         raise ValueError(
             f"grid_size: expected grid_size**{action_size} <= branching ({branching}), "

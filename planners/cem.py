@@ -69,16 +69,15 @@ def cem(
     """
     base.check_problem(problem, init_actions)
     key = base.typed_key(key)
-    base.check_positive("num_samples", num_samples)
-    base.check_positive("num_elites", num_elites)
+    num_samples = base.check_positive("num_samples", num_samples)
+    num_elites = base.check_positive("num_elites", num_elites)
     base.check_at_most("num_elites", num_elites, "num_samples", num_samples)
-    base.check_positive("iterations", iterations)
-    base.check_positive("noise_std", noise_std, integer=False)
-    base.check_nonnegative("min_std", min_std)
-    base.check_fraction("smoothing", smoothing)
-    base.check_nonnegative("noise_beta", noise_beta)
-    if isinstance(keep_elites, bool) or not isinstance(keep_elites, int) or keep_elites < 0:
-        raise ValueError(f"keep_elites: expected a non-negative integer, got {keep_elites!r}")
+    iterations = base.check_positive("iterations", iterations)
+    noise_std = base.check_positive("noise_std", noise_std, integer=False)
+    min_std = base.check_nonnegative("min_std", min_std)
+    smoothing = base.check_fraction("smoothing", smoothing)
+    noise_beta = base.check_nonnegative("noise_beta", noise_beta)
+    keep_elites = base.check_nonnegative_integer("keep_elites", keep_elites)
     base.check_at_most("keep_elites", keep_elites, "num_elites", num_elites)
     horizon, action_size = jnp.shape(init_actions)
     if init_elites is not None:
@@ -96,10 +95,10 @@ def cem(
         num_samples=num_samples,
         num_elites=num_elites,
         iterations=iterations,
-        noise_std=float(noise_std),
-        min_std=float(min_std),
-        smoothing=float(smoothing),
-        noise_beta=float(noise_beta),
+        noise_std=noise_std,
+        min_std=min_std,
+        smoothing=smoothing,
+        noise_beta=noise_beta,
         keep_elites=keep_elites,
     )
 

@@ -54,10 +54,10 @@ def gradient_descent(
     """
     base.check_problem(problem, init_actions)
     key = base.typed_key(key)
-    base.check_positive("iterations", iterations)
-    base.check_positive("num_candidates", num_candidates)
-    base.check_positive("learning_rate", learning_rate, integer=False)
-    base.check_nonnegative("noise_std", noise_std)
+    iterations = base.check_positive("iterations", iterations)
+    num_candidates = base.check_positive("num_candidates", num_candidates)
+    learning_rate = base.check_positive("learning_rate", learning_rate, integer=False)
+    noise_std = base.check_nonnegative("noise_std", noise_std)
     if optimizer is not None:
         if not (callable(getattr(optimizer, "init", None))
                 and callable(getattr(optimizer, "update", None))):
@@ -77,9 +77,9 @@ def gradient_descent(
         key,
         iterations=iterations,
         num_candidates=num_candidates,
-        learning_rate=float(learning_rate),
+        learning_rate=learning_rate,
         optimizer=optimizer,
-        noise_std=float(noise_std),
+        noise_std=noise_std,
     )
 
 

@@ -98,7 +98,9 @@ def _static_per_level(num_levels: int, set_goal, planner, planner_options) -> tu
 
 
 def _check_levels(levels: Sequence[Problem], init_actions: Sequence[jax.Array],
-                  subgoal_step: int) -> None:
+                  subgoal_step: int, *, functions: bool = True) -> int:
+    """Checks the levels and their warm starts; returns `subgoal_step` as an int. With
+    `functions`, every level's step and terminal cost shapes are checked too."""
     if not isinstance(levels, (list, tuple)) or not levels:
         raise ValueError(f"levels: expected a non-empty sequence of Problems (top first), "
                          f"got {levels!r}")
@@ -110,14 +112,14 @@ def _check_levels(levels: Sequence[Problem], init_actions: Sequence[jax.Array],
         if not isinstance(problem, Problem):
             raise ValueError(f"levels[{level}]: expected a planners.Problem, got "
                              f"{type(problem).__name__}")
-        base.check_problem(problem, actions)
-    if isinstance(subgoal_step, bool) or not isinstance(subgoal_step, int) or subgoal_step < 0:
-        raise ValueError(f"subgoal_step: expected a non-negative integer, got {subgoal_step!r}")
+        base.check_problem(problem, actions, functions=functions)
+    subgoal_step = base.check_nonnegative_integer("subgoal_step", subgoal_step)
     for level, actions in enumerate(init_actions[:-1]):
         if subgoal_step >= jnp.shape(actions)[0]:
             raise ValueError(
                 f"subgoal_step: expected less than the horizon of level {level} "
                 f"({jnp.shape(actions)[0]}), got {subgoal_step}")
+    return subgoal_step
 
 
 def hierarchical_plan(
@@ -148,7 +150,7 @@ def hierarchical_plan(
     Returns:
       A `HierarchicalPlan`; `.actions` [H_bottom, A] are the primitive actions.
     """
-    _check_levels(levels, init_actions, subgoal_step)
+    subgoal_step = _check_levels(levels, init_actions, subgoal_step)
     key = base.typed_key(key)
     setters, planners_, options = _static_per_level(len(levels), set_goal, planner,
                                                     planner_options)
@@ -219,17 +221,19 @@ def hierarchical_mpc(
     Returns:
       An `MPCResult` (plan costs and fallbacks of the bottom level).
     """
-    _check_levels(levels, init_actions, subgoal_step)
+    # The levels' planners check step and terminal cost against the observed states.
+    subgoal_step = _check_levels(levels, init_actions, subgoal_step, functions=False)
     key = base.typed_key(key)
-    base.check_positive("num_steps", num_steps)
+    num_steps = base.check_positive("num_steps", num_steps)
     num_levels = len(levels)
     spans = tuple(spans) if isinstance(spans, (list, tuple)) else spans
     if (not isinstance(spans, tuple) or len(spans) != num_levels
-            or any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in spans)
+            or any(not base.is_integer(s) or s <= 0 for s in spans)
             or spans[-1] != 1 or any(a % b for a, b in zip(spans[:-1], spans[1:], strict=True))):
         raise ValueError(
             f"spans: expected {num_levels} positive integers, top first, the last 1 and each a "
             f"multiple of the next, got {spans!r}")
+    spans = tuple(int(span) for span in spans)
     setters, planners_, options = _static_per_level(num_levels, set_goal, planner,
                                                     planner_options)
     for name, fn in (("env_step", env_step), ("observe", observe), ("record", record)):

@@ -93,9 +93,10 @@ def mpc(
     Returns:
       An `MPCResult`.
     """
-    base.check_problem(problem, init_actions)
+    # The planner checks step and terminal cost against the observed state (`observe`'s).
+    base.check_problem(problem, init_actions, functions=False)
     key = base.typed_key(key)
-    base.check_positive("num_steps", num_steps)
+    num_steps = base.check_positive("num_steps", num_steps)
     for name, fn in (("env_step", env_step), ("observe", observe), ("planner", planner),
                      ("record", record)):
         if not callable(fn):

@@ -51,21 +51,20 @@ def mppi(
     """
     base.check_problem(problem, init_actions)
     key = base.typed_key(key)
-    base.check_positive("num_samples", num_samples)
-    base.check_positive("iterations", iterations)
-    base.check_positive("temperature", temperature, integer=False)
-    base.check_positive("noise_std", noise_std, integer=False)
-    if not isinstance(noise_decay, (int, float)) or not 0.0 < noise_decay <= 1.0:
-        raise ValueError(f"noise_decay: expected a number in (0, 1], got {noise_decay!r}")
+    num_samples = base.check_positive("num_samples", num_samples)
+    iterations = base.check_positive("iterations", iterations)
+    temperature = base.check_positive("temperature", temperature, integer=False)
+    noise_std = base.check_positive("noise_std", noise_std, integer=False)
+    noise_decay = base.check_fraction("noise_decay", noise_decay, low_open=True)
     return _mppi(
         problem,
         base.float_actions(init_actions),
         key,
         num_samples=num_samples,
         iterations=iterations,
-        temperature=float(temperature),
-        noise_std=float(noise_std),
-        noise_decay=float(noise_decay),
+        temperature=temperature,
+        noise_std=noise_std,
+        noise_decay=noise_decay,
     )
 
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from planners.base import Problem, batch_total_cost
+from planners.base import Problem, batch_total_cost, check_positive
 
 # ----------------------------------------------------------------------------- linear-quadratic
 
@@ -103,12 +103,13 @@ def linear_quadratic(
       key: a `jax.random` key, consumed.
       state_size, action_size, horizon: N, M and H.
       spectral_radius: of the random dynamics matrix A (< 1: stable).
-      action_bound: the bounds are [-action_bound, action_bound]; a ValueError is raised if
-        the optimum does not lie strictly inside them.
+      action_bound: the bounds are [-action_bound, action_bound] (finite, > 0); a ValueError
+        is raised if the optimum does not lie strictly inside them.
 
     Returns:
       (problem, optimal actions [H, M] (float64), optimal cost).
     """
+    action_bound = check_positive("action_bound", action_bound, integer=False)
     a_key, b_key, x_key = jax.random.split(key, 3)
     # A normal (symmetric) matrix with random eigenvalues in (-radius, radius): stable, and
     # without the transient growth of non-normal matrices that makes the optimum huge.

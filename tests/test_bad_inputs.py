@@ -115,7 +115,7 @@ CASES = [
     ("load run of another task", lambda c: train.load_run(c["run_dir"], task="pusher"),
      r"expected a model of task 'pusher', it was trained on 'reacher'"),
     ("load run missing", lambda c: train.load_run(c["tmp"] + "/no-run"),
-     r"no-run/config.json does not exist"),
+     r"run_dir: expected a training run directory, .*no-run does not exist"),
     # evaluation
     ("evaluate params without config",
      lambda c: evaluate.evaluate(tasks.make("reacher"), jax.random.key(0), num_episodes=1,

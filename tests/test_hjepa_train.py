@@ -258,8 +258,11 @@ def test_load_run_into_another_model_config_is_refused(tiny_run, tmp_path, chang
 
 
 def test_load_run_without_a_checkpoint_or_config(tiny_run, tmp_path):
-    with pytest.raises(ValueError, match="config.json"):
+    with pytest.raises(ValueError, match="nothing does not exist"):
         train_lib.load_run(str(tmp_path / "nothing"))
+    os.makedirs(tmp_path / "no-config")
+    with pytest.raises(ValueError, match="no-config/config.json does not exist"):
+        train_lib.load_run(str(tmp_path / "no-config"))
     os.makedirs(tmp_path / "empty")
     shutil.copy(os.path.join(tiny_run[0], "config.json"), tmp_path / "empty")
     with pytest.raises(ValueError, match="no checkpoint"):
@@ -304,7 +307,7 @@ def test_resuming_with_a_dataset_of_another_kind_is_refused(tiny_run, tiny_datas
     other = data_lib.Dataset(tiny_dataset.path, manifest, tiny_dataset.obs_shards,
                              tiny_dataset.action_shards)
     before = open(os.path.join(run_dir, "config.json")).read()
-    with pytest.raises(ValueError, match="trained on task 'reacher', got a dataset of 'pusher'"):
+    with pytest.raises(ValueError, match=r"trained on task 'reacher' \(.*\), got .*\('pusher'"):
         train_lib.fit(tiny_model_config, tiny_train_config, other, run_dir, progress=False)
     assert open(os.path.join(run_dir, "config.json")).read() == before
     assert json_lib.loads(before)["dataset"]["task"] == "reacher"

@@ -28,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # gets a place in the layers when it is added.
 LAYERS = {
     "hjepa.configs": 2, "hjepa.checks": 2, "hjepa.io": 2, "hjepa.checkpoint": 2,
+    "hjepa.ownership": 2,
     "hjepa.distributed": 2, "hjepa.modules": 2, "hjepa.sysinfo": 2, "hjepa.splits": 2,
     "hjepa.stats": 2, "hjepa.provenance": 2, "hjepa.pretrained": 2,
     "hjepa.tasks": 3, "hjepa.tasks.base": 3, "hjepa.tasks._brax": 3, "hjepa.tasks.render": 3,

@@ -233,6 +233,16 @@ def test_two_processes_write_one_run_that_restores_in_one_process(two_processes,
         np.testing.assert_array_equal(np.asarray(leaf), saved["/".join(str(k) for k in path)])
 
 
+@pytest.mark.multiprocess
+def test_two_processes_end_where_one_device_ends_for_the_same_seed(two_processes, jobs,
+                                                                   tiny_dataset, tmp_path):
+    model_config, config, params = train_lib.load_run(jobs["run_dir"])
+    state = train_lib.fit(model_config, config, tiny_dataset, str(tmp_path / "one-device"),
+                          progress=False)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(state.params), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=PARAM_ATOL)
+
+
 # ----------------------------------------------------------------------------- one device, here
 
 

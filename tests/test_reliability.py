@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from hjepa import cli, data, train
+from hjepa import io as hjepa_io
 
 COLLECT_ARGS = ["collect", "reacher", "--episodes", "12", "--episode-length", "10",
                 "--episodes-per-shard", "2", "--seed", "3", "--quiet"]
@@ -85,8 +86,13 @@ def test_collect_killed_then_rerun_matches_uninterrupted(tmp_path):
     with pytest.raises(ValueError, match="manifest"):
         data.load(partial)
 
+    # a kill that lands mid-write leaves a half-written temporary file beside the shards
+    half = os.path.join(partial, "obs-00005.npy.tmp-99999.npy")
+    with open(half, "wb") as f:
+        f.write(b"\x93NUMPY half a shard")
     assert cli.main([*COLLECT_ARGS, "--out", target]) == 0
     assert not os.path.exists(partial)
+    assert not [n for n in os.listdir(target) if ".tmp-" in n]
     assert _read_bytes(target) == _read_bytes(reference)
     assert data.load(target).num_episodes == 12
 
@@ -116,7 +122,15 @@ def test_train_killed_then_rerun_matches_uninterrupted(tmp_path, small_dataset):
     killed_at = _latest_step(run_dir)
     assert killed_at is not None and killed_at < 400, "the kill must land mid-run"
 
+    # a kill that lands mid-save leaves orbax's temporary directory and half a metrics line
+    half = os.path.join(run_dir, "checkpoints", f"{killed_at + 20}.orbax-checkpoint-tmp-99")
+    os.makedirs(os.path.join(half, "default"))
+    with open(os.path.join(half, "default", "manifest.ocdbt"), "wb") as f:
+        f.write(b"half")
+    with open(os.path.join(run_dir, "metrics.jsonl"), "a") as f:
+        f.write('{"step": 99')
     assert cli.main(["train", "--data", small_dataset, "--run-dir", run_dir, *TRAIN_ARGS]) == 0
+    assert not [n for n in os.listdir(os.path.join(run_dir, "checkpoints")) if "tmp" in n]
     _, _, expected = train.load_run(reference)
     _, _, resumed = train.load_run(run_dir)
     for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(resumed), strict=True):
@@ -145,10 +159,84 @@ def test_truncated_checkpoint_gives_an_error_naming_it(tmp_path, tiny_run):
     shutil.copytree(tiny_run[0], run_dir)
     step_dir = os.path.join(run_dir, "checkpoints", "60")
     files = [os.path.join(d, f) for d, _, fs in os.walk(step_dir) for f in fs
-             if os.path.getsize(os.path.join(d, f)) > 1000]
+             if os.path.getsize(os.path.join(d, f)) > 1000 and f != "hjepa-digest.json"]
     assert files
     for file in files:
         with open(file, "r+b") as f:
             f.truncate(64)
-    with pytest.raises(ValueError, match=r"checkpoints/60 could not be restored: it is truncated"):
+    with pytest.raises(ValueError, match=r"checkpoints/60 is corrupt: .* does not match its "
+                                         r"digest"):
         train.load_run(run_dir)
+
+
+def _params_equal(a, b) -> None:
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_a_damaged_latest_checkpoint_falls_back_and_ends_as_an_uninterrupted_run(
+        tmp_path, tiny_dataset, tiny_run, tiny_model_config, tiny_train_config, capsys):
+    import shutil
+
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(tiny_run[0], run_dir)
+    step_dir = os.path.join(run_dir, "checkpoints", "60")
+    biggest = max((os.path.join(d, f) for d, _, fs in os.walk(step_dir) for f in fs),
+                  key=os.path.getsize)
+    with open(biggest, "r+b") as f:
+        f.seek(16)
+        byte = f.read(1)
+        f.seek(16)
+        f.write(bytes([byte[0] ^ 1]))
+    state = train.fit(tiny_model_config, tiny_train_config, tiny_dataset, run_dir,
+                      progress=False)
+    assert "checkpoints/60 is corrupt" in capsys.readouterr().err
+    assert os.path.isdir(os.path.join(run_dir, "corrupt-checkpoints", "60"))
+    _params_equal(state.params, tiny_run[1].params)
+    _params_equal(train.load_run(run_dir)[2], tiny_run[1].params)
+    steps = [r["step"] for r in hjepa_io.read_metrics(run_dir)]
+    assert steps == sorted(set(steps)) and steps[-1] == 60
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(
+        tmp_path, tiny_dataset, tiny_run, tiny_model_config, tiny_train_config):
+    import shutil
+
+    from hjepa import checkpoint
+
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(tiny_run[0], run_dir)
+    shutil.rmtree(os.path.join(run_dir, "checkpoints", "60"))  # as if stopped after step 30
+    hjepa_io.truncate_metrics(run_dir, 30)
+    poisoned = str(tmp_path / "data")
+    shutil.copytree(tiny_dataset.path, poisoned)
+    for name in os.listdir(poisoned):  # every observation NaN: the next loss is not finite
+        if name.startswith("obs-"):
+            array = np.load(os.path.join(poisoned, name))
+            np.save(os.path.join(poisoned, name), np.full_like(array, np.nan))
+    kept = os.path.join(run_dir, "checkpoints", "30")
+    with pytest.raises(train.TrainingError,
+                       match=r"non-finite loss at step 40; the last good checkpoint \(step 30\) "
+                             r"is kept"):
+        train.fit(tiny_model_config, tiny_train_config, data.load(poisoned), run_dir,
+                  progress=False)
+    assert sorted(os.listdir(os.path.join(run_dir, "checkpoints"))) == ["30"]
+    assert checkpoint.verify(kept)
+    assert [r["step"] for r in hjepa_io.read_metrics(run_dir)] == [10, 20, 30]
+
+
+def test_gradients_are_clipped_to_the_global_norm_before_adam():
+    import optax
+
+    config = train.TrainConfig(grad_clip=1.0)
+    gradients = {"w": np.array([30.0, 40.0], np.float32)}  # global norm 50
+    transform = train.optimizer(config)
+    state = transform.init({"w": np.zeros(2, np.float32)})
+    _, state = transform.update(gradients, state, {"w": np.zeros(2, np.float32)})
+    adam = [s for s in jax.tree.leaves(state, is_leaf=lambda s: isinstance(
+        s, optax.ScaleByAdamState)) if isinstance(s, optax.ScaleByAdamState)]
+    assert len(adam) == 1
+    # first moment after one step: (1 - b1) * clipped gradient = 0.1 * [0.6, 0.8]
+    np.testing.assert_allclose(np.asarray(adam[0].mu["w"]), [0.06, 0.08], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(adam[0].nu["w"]), [0.001 * 0.36, 0.001 * 0.64],
+                               rtol=1e-5)

@@ -56,7 +56,11 @@ def test_check_output_path_refuses_bad_paths(tmp_path):
     (tmp_path / "old.gif").write_bytes(b"x")
     with pytest.raises(ValueError, match="exists.*--overwrite"):
         visualize.check_output_path(str(tmp_path / "old.gif"), ".gif")
-    assert visualize.check_output_path(str(tmp_path / "old.gif"), ".gif", overwrite=True)
+    with pytest.raises(ValueError, match="exists and hjepa did not write it"):
+        visualize.check_output_path(str(tmp_path / "old.gif"), ".gif", overwrite=True)
+    assert (tmp_path / "old.gif").read_bytes() == b"x"
+    (tmp_path / "ours.gif").write_bytes(b"GIF89a " + visualize.WRITTEN_BY)
+    assert visualize.check_output_path(str(tmp_path / "ours.gif"), ".gif", overwrite=True)
     (tmp_path / "dir.png").mkdir()
     with pytest.raises(ValueError, match="is a directory"):
         visualize.check_output_path(str(tmp_path / "dir.png"), ".png", overwrite=True)

@@ -68,6 +68,7 @@ import numpy as np
 from flax import struct
 
 import planners
+from hjepa.checks import is_int
 from hjepa.tasks._brax import import_brax, pipeline, step_substeps
 from hjepa.tasks.base import DEFAULT_IMAGE_SIZE, Episode, Goal, Task, register
 from hjepa.tasks.policies import register_policy
@@ -486,7 +487,7 @@ class WaypointPolicy:
 
     def validate(self) -> None:
         """Raises ValueError for settings out of range."""
-        if isinstance(self.period, bool) or not isinstance(self.period, int) or self.period < 2:
+        if not is_int(self.period) or self.period < 2:
             raise ValueError(f"period: expected an integer >= 2, got {self.period!r}")
         for name in ("stride", "lift", "kp", "kd", "level", "action_noise", "reach"):
             value = getattr(self, name)

@@ -11,6 +11,7 @@ import numpy as np
 from flax import struct
 
 import planners
+from hjepa.checks import is_int
 
 PyTree = Any
 
@@ -148,7 +149,7 @@ def make(name: str, obs: str = "state", *, image_size: int | None = None) -> Tas
     if obs == "state":
         return _make(name, obs, None)
     size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
-    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
+    if not is_int(size) or size < 8:
         raise ValueError(f"image_size: expected an integer >= 8, got {image_size!r}")
     return _make(name, obs, size)
 

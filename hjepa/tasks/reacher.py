@@ -31,6 +31,7 @@ import numpy as np
 from flax import struct
 
 import planners
+from hjepa.checks import is_int
 from hjepa.tasks._brax import import_brax, pipeline, step_substeps
 from hjepa.tasks.base import Episode, Goal, Task, register
 from hjepa.tasks.policies import register_policy
@@ -262,7 +263,7 @@ class ReachingPolicy:
                 raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
         for name in ("min_hold", "max_hold"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
         if self.min_hold > self.max_hold or self.min_scale > self.max_scale:
             raise ValueError(
