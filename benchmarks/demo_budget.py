@@ -19,29 +19,29 @@ import time
 import jax
 
 import planners
-from hjepa import checkpoint, data, demo, evaluate, provenance, splits, stats, sysinfo, train
-from hjepa.configs import ModelConfig, PlannerConfig
+from hjepa import checkpoint, demo, evaluate, pipeline, provenance, splits, stats, sysinfo
+from hjepa.configs import ModelConfig
 from hjepa.io import atomic_write_json
 from hjepa.tasks import make
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # (num_samples, iterations, horizon): the demo's full budget first, then cheaper ones.
-BUDGETS = ((256, 4, 16), (256, 3, 16), (256, 2, 16), (128, 4, 16), (128, 3, 16),
-           (128, 2, 16), (256, 4, 12), (128, 3, 12))
+BUDGETS = ((256, 4, 16), (256, 2, 16), (128, 4, 16), (128, 2, 16), (128, 3, 12))
 
 
 def trained_params(config: demo.DemoConfig, out: str) -> tuple[ModelConfig, dict]:
     """The demo's model trained as `hjepa demo` trains it: (model config, {step: params}) for
     every kept checkpoint."""
     task = make(config.task)
-    dataset = data.collect_or_load(config.collect, os.path.join(out, "data"), progress=False)
     model_config = ModelConfig(
         obs_shape=tuple(task.obs_shape), action_size=task.action_size,
         latent_size=config.latent_size, encoder_hidden=(config.hidden, config.hidden),
         predictor_hidden=(config.hidden, config.hidden))
     run_dir = os.path.join(out, "run")
-    state = train.fit(model_config, config.train, dataset, run_dir, progress=False)
+    state = pipeline.train_world_model(config.collect, model_config, config.train,
+                                       data_path=os.path.join(out, "data"), run_dir=run_dir,
+                                       progress=False).state
     mngr = checkpoint.manager(os.path.join(run_dir, "checkpoints"))
     try:
         params = {step: checkpoint.restore(mngr, state, step).params

@@ -34,7 +34,7 @@ from benchmarks.split_args import add_split_arguments, results_path
 from hjepa import critic as critic_lib
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
-from hjepa import hierarchy, splits
+from hjepa import hierarchy, pipeline, splits
 from hjepa import io as hjepa_io
 from hjepa import train as train_lib
 from hjepa.model import ModelConfig
@@ -212,8 +212,9 @@ def _critic_levels_text(method: Method) -> str:
 def _train(spec: Spec, work: str) -> tuple[object, float, int]:
     data_dir = os.path.join(work, "data", spec.task)
     run_dir = os.path.join(work, "runs", spec.task)
-    dataset = data_lib.collect_or_load(spec.collect, data_dir, progress=False)
-    state = train_lib.fit(spec.model, spec.train, dataset, run_dir, progress=False)
+    trained = pipeline.train_world_model(spec.collect, spec.model, spec.train,
+                                         data_path=data_dir, run_dir=run_dir, progress=False)
+    dataset, state = trained.dataset, trained.state
     critic_params, critic_seconds = _critic(spec, run_dir, dataset, state.params)
     return (state.params, critic_params, train_seconds(run_dir), critic_seconds,
             dataset.num_episodes * dataset.episode_length)
@@ -224,8 +225,8 @@ def _critic(spec: Spec, run_dir: str, dataset, model_params) -> tuple[object, fl
     and training time (retrained when the config differs)."""
 
     def train():
-        params, history = critic_lib.fit(spec.critic, dataset, hierarchy.Encoder(spec.model),
-                                         model_params, latent_size=spec.model.latent_size)
+        latents = critic_lib.encode_dataset(hierarchy.Encoder(spec.model), model_params, dataset)
+        params, history = train_lib.fit_critic(spec.critic, latents)
         print(json.dumps({"critic": history[-1]}), flush=True)
         return params, history
 

@@ -51,7 +51,7 @@ from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
 from hjepa import io as hjepa_io
 from hjepa import model as model_lib
-from hjepa import provenance, splits, sysinfo
+from hjepa import pipeline, provenance, splits, sysinfo
 from hjepa import train as train_lib
 from hjepa.inspection import train_seconds_from_metrics
 from hjepa.model import ModelConfig
@@ -426,13 +426,12 @@ def _collect_and_train(spec: TaskSpec, seed: int, work: str, log: Callable, mode
     run_dir = os.path.join(work, "runs", run_name)
     log(f"{spec.name} seed {seed}: dataset of {collect.num_episodes} episodes x "
         f"{collect.episode_length} steps -> {data_path}")
-    t0 = time.perf_counter()
-    dataset = data_lib.collect_or_load(collect, data_path, progress=False)
-    collect_seconds = time.perf_counter() - t0
-    log(f"{spec.name} seed {seed}: training {what}{train_config.steps} steps -> {run_dir}")
-    t0 = time.perf_counter()
-    state = train_lib.fit(model_config, train_config, dataset, run_dir, progress=False)
-    train_wall = time.perf_counter() - t0
+    log(f"{spec.name} seed {seed}: then training {what}{train_config.steps} steps -> "
+        f"{run_dir}")
+    trained = pipeline.train_world_model(collect, model_config, train_config,
+                                         data_path=data_path, run_dir=run_dir, progress=False)
+    dataset, state = trained.dataset, trained.state
+    collect_seconds, train_wall = trained.collect_seconds, trained.train_seconds
     metrics = hjepa_io.last_metrics(run_dir)
     info = {
         "train_seconds": train_seconds_from_metrics(run_dir),

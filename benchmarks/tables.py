@@ -2,7 +2,7 @@
 
     python -m benchmarks.tables            # rewrite every generated table in README.md
     python -m benchmarks.tables --check    # exit 1 if a table in README.md is not what its
-                                           # results file says (tests/test_tables.py runs it)
+                                           # results file says (tests/suites/test_tables.py runs it)
 
 A generated table sits in README.md between `<!-- table:NAME -->` and `<!-- /table:NAME -->`;
 `TABLES[NAME]` renders it from the committed results JSON. Quoted published figures are not
@@ -106,6 +106,18 @@ def demo_cpu() -> str:
                  f"{phases['plan_learned']:.0f} s, plan oracle {phases['plan_oracle']:.0f} s; "
                  f"total {data['total_seconds']:.0f} s in the demo (measured at {commit}, "
                  f"{sysinfo.describe(p['hardware'])}); from `benchmarks/results/demo_cpu.json`.")
+    ratio_path = os.path.join(RESULTS, "demo_ratio_cpu.json")
+    if os.path.exists(ratio_path):
+        ratio = _load("demo_ratio_cpu.json")
+        new, old = ratio["new"], ratio["old"]
+        lines.append("")
+        lines.append(f"As a new user runs it (fresh clone and venv, `hjepa demo`, start-up "
+                     f"included): {new['wall_seconds']:.0f} s at {new['commit'][:7]}, against "
+                     f"{old['wall_seconds']:.0f} s for the demo of {old['commit'][:7]} run just "
+                     f"before it on the same machine: {100 * ratio['ratio']:.0f}% of its time "
+                     f"({sysinfo.describe(ratio['hardware'])}); from "
+                     "`benchmarks/results/demo_ratio_cpu.json` (`python -m "
+                     "benchmarks.demo_ratio`).")
     return "\n".join(lines)
 
 

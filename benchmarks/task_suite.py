@@ -28,7 +28,6 @@ import functools
 import json
 import os
 import sys
-import time
 
 import planners
 from benchmarks.hierarchy import train_seconds as run_train_seconds
@@ -37,7 +36,7 @@ from benchmarks.split_args import add_split_arguments, results_path
 from hjepa import critic as critic_lib
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
-from hjepa import losses, provenance, splits
+from hjepa import losses, pipeline, provenance, splits
 from hjepa import model as model_lib
 from hjepa import train as train_lib
 from hjepa.configs import PlannerConfig
@@ -247,13 +246,12 @@ def _run_spec(spec: Spec, work: str, episodes: int, log, split: str):
     name = f"{spec.task}_{spec.obs}"
     data_path = os.path.join(work, "data", name)
     run_dir = os.path.join(work, "runs", name)
-    t0 = time.perf_counter()
-    dataset = data_lib.collect_or_load(spec.collect, data_path)
-    collect_seconds = time.perf_counter() - t0
-    task = dataset.make_task()
+    task = spec.collect.make_task()
     model_config = ModelConfig(obs_shape=tuple(task.obs_shape), action_size=task.action_size,
                                **spec.model)
-    state = train_lib.fit(model_config, spec.train, dataset, run_dir)
+    trained = pipeline.train_world_model(spec.collect, model_config, spec.train,
+                                         data_path=data_path, run_dir=run_dir)
+    dataset, state, collect_seconds = trained.dataset, trained.state, trained.collect_seconds
     train_seconds = run_train_seconds(run_dir)  # the steps' own time, also when reused
     key = splits.key(split)
     if spec.max_episodes is not None:
@@ -270,7 +268,7 @@ def _run_spec(spec: Spec, work: str, episodes: int, log, split: str):
                model_config=model_config.to_dict(), train_config=spec.train.to_dict())
     log(f"  learned: {100 * learned.success_rate:.1f}%")
     if spec.critic is not None:
-        critic_params, critic_seconds = critic_lib.fit_for_run(
+        critic_params, critic_seconds = train_lib.fit_critic_for_run(
             spec.critic, functools.partial(model_lib.encode, model_config), state.params,
             dataset, run_dir, latent_size=model_config.latent_size)
         log(f"{name}: planning with the learned model and critic on {episodes} episodes")

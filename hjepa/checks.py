@@ -25,4 +25,11 @@ def check_positive_number(name: str, value) -> None:
     """Raises ValueError unless `value` is a finite real number > 0 (NaN and inf are not)."""
     if (isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real)
             or not math.isfinite(value) or value <= 0):
-        raise ValueError(f"{name}: expected a positive number, got {value!r}")
+        raise ValueError(f"{name}: expected a finite positive number, got {value!r}")
+
+
+def check_nonnegative_number(name: str, value) -> None:
+    """Raises ValueError unless `value` is a finite real number >= 0 (NaN and inf are not)."""
+    if (isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value < 0):
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")

@@ -12,7 +12,7 @@ import math
 import sys
 import textwrap
 
-from hjepa.configs import PLANNER_NAMES
+from hjepa.configs import PLANNER_NAMES, PlannerConfig
 
 EXAMPLES = {
     "demo": """
@@ -546,7 +546,7 @@ def _critic(args) -> int:
     from hjepa import ownership
 
     with ownership.locked(args.run_dir, name="--run-dir"):
-        _, seconds = critic_lib.fit_for_run(
+        _, seconds = train.fit_critic_for_run(
             config, functools.partial(model_lib.encode, model_config), params, dataset,
             args.run_dir, latent_size=model_config.latent_size,
             log=lambda line: _say(args, line))
@@ -583,10 +583,8 @@ def _planner_and_options(args) -> tuple:
     flags given (its own defaults for the rest)."""
     import inspect
 
-    import planners
 
-    fn = {"mppi": planners.mppi, "cem": planners.cem, "gd": planners.gradient_descent,
-          "beam": planners.beam_search}[args.planner]
+    fn = PlannerConfig(planner=args.planner).function()
     if args.elites is not None and args.planner != "cem":
         raise ValueError(f"--elites: only --planner cem keeps elites, got --planner "
                          f"{args.planner}")
@@ -613,7 +611,6 @@ def _plan_settings(args) -> None:
         if args.task is not None and args.task != args.task_name:
             raise ValueError(f"TASK: given twice, as {args.task_name!r} and --task {args.task!r}")
         args.task = args.task_name
-    from hjepa.configs import PlannerConfig
 
     measured = PlannerConfig()  # the defaults, in one place
     if args.pretrained is not None:
@@ -690,7 +687,7 @@ def _write_pictures(args, task, result) -> dict:
 def _plan(args) -> int:
     import jax
 
-    from hjepa import evaluate, splits, train
+    from hjepa import pipeline, splits, train
     from hjepa.tasks import make
 
     _plan_settings(args)
@@ -703,7 +700,12 @@ def _plan(args) -> int:
     pairs = splits.describe(args.split if args.seed is None else None,
                             splits.seed(args.split) if args.seed is None else args.seed)
     args.seed = pairs["seed"]
-    planner, options = _planner_and_options(args)
+    _, options = _planner_and_options(args)
+    settings = PlannerConfig(  # what the flags say, in the one planner config
+        planner=args.planner, horizon=args.horizon, options=tuple(sorted(options.items())),
+        high_horizon=args.high_horizon,
+        high_options=(("noise_decay", 1.0), ("noise_std", args.high_noise_std)),
+        snap_radius=args.snap_radius)
     if args.oracle:
         if args.task is None:
             raise ValueError("--task: required with --oracle (e.g. --task reacher)")
@@ -711,9 +713,9 @@ def _plan(args) -> int:
             raise ValueError("--critic: a critic costs plans of a learned model, not --oracle")
         task = make(args.task)
         _picture_task_checks(args, task)
-        result = evaluate.evaluate(task, jax.random.key(args.seed), num_episodes=args.episodes,
-                                   planner=planner, planner_options=options,
-                                   horizon=args.horizon, mesh=mesh, record=_recorder(args, task))
+        result = pipeline.evaluate_oracle(task, jax.random.key(args.seed), settings,
+                                          num_episodes=args.episodes, mesh=mesh,
+                                          record=_recorder(args, task))
         model, hierarchical = "oracle", False
     else:
         if args.run_dir is None:
@@ -748,23 +750,13 @@ def _plan(args) -> int:
 
             critic = critic_lib.load(args.run_dir, model_config.latent_size)
             model = f"{model}, critic"
-        if hierarchical:
-            if args.planner != "mppi":
-                raise ValueError(f"--planner: hierarchical runs plan with mppi at every level, "
-                                 f"got {args.planner!r} (pass --flat to plan level 1 alone)")
-            upper = dict(options, noise_std=args.high_noise_std, noise_decay=1.0)
-            levels = model_config.num_levels
-            result = evaluate.evaluate_hierarchy(
-                task, jax.random.key(args.seed), model_config, params,
-                num_episodes=args.episodes, horizons=(args.high_horizon,) * (levels - 1)
-                + (args.horizon,), planner_options=(upper,) * (levels - 1) + (options,),
-                snap_radius=args.snap_radius, mesh=mesh, record=_recorder(args, task))
-        else:
-            result = evaluate.evaluate(task, jax.random.key(args.seed),
-                                       num_episodes=args.episodes, model_config=model_config,
-                                       params=params, planner=planner, planner_options=options,
-                                       horizon=args.horizon, mesh=mesh,
-                                       record=_recorder(args, task), critic=critic)
+        if hierarchical and args.planner != "mppi":
+            raise ValueError(f"--planner: hierarchical runs plan with mppi at every level, "
+                             f"got {args.planner!r} (pass --flat to plan level 1 alone)")
+        result = pipeline.evaluate_learned(task, jax.random.key(args.seed), model_config,
+                                           params, settings, num_episodes=args.episodes,
+                                           critic=critic, mesh=mesh,
+                                           record=_recorder(args, task))
     if not _is_main():
         return 0
     summary = {"task": task.name, "model": model, **result.summary(), **pairs,

@@ -13,7 +13,12 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from hjepa.checks import check_positive_int, check_positive_number, is_int
+from hjepa.checks import (
+    check_nonnegative_number,
+    check_positive_int,
+    check_positive_number,
+    is_int,
+)
 
 ENCODERS = ("mlp", "conv", "vit")
 
@@ -43,6 +48,15 @@ class LossConfig:
     variance_target: float = 1.0
     stop_target_gradient: bool = True
     inverse_dynamics_weight: float = 0.0
+
+    def validate(self) -> None:
+        """Raises ValueError unless every weight is a finite number >= 0 and the variance
+        target a finite number > 0."""
+        for name in ("prediction_weight", "variance_weight", "covariance_weight",
+                     "inverse_dynamics_weight"):
+            check_nonnegative_number(name, getattr(self, name))
+        check_positive_number("variance_target", self.variance_target)
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -194,9 +208,8 @@ class TrainConfig:
             raise ValueError(f"batch_size: expected at least 2 (VICReg needs a batch), got "
                              f"{self.batch_size}")
         for name in ("learning_rate", "grad_clip"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name}: expected a positive number, got {value!r}")
+            check_positive_number(name, getattr(self, name))
+        self.loss.validate()
         if episode_length is not None and self.window > episode_length:
             raise ValueError(
                 f"window: expected at most the dataset's episode length {episode_length}, "
@@ -385,9 +398,7 @@ class CriticConfig:
             value = getattr(self, name)
             check_positive_int(name, value)
         for name in ("max_steps", "bound_weight", "learning_rate"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name}: expected a positive number, got {value!r}")
+            check_positive_number(name, getattr(self, name))
         if self.batch_size < 2:
             raise ValueError(f"batch_size: expected at least 2 (random pairs need two), got "
                              f"{self.batch_size}")
@@ -397,6 +408,19 @@ def critic_config_from_dict(data: dict) -> CriticConfig:
     data = dict(data)
     data["hidden"] = tuple(data["hidden"])
     return CriticConfig(**data)
+
+@dataclasses.dataclass(frozen=True)
+class CriticModel:
+    """A critic as `hjepa.train` trains it: on windows of latents [B, W+1, latent_size] of a
+    frozen world model, through the one training chunk (`hjepa.world_model.Critic`)."""
+
+    critic: CriticConfig
+    latent_size: int
+
+    def validate(self) -> None:
+        self.critic.validate()
+        check_positive_int("latent_size", self.latent_size)
+
 
 @dataclasses.dataclass(frozen=True)
 class LatentVariableConfig:
@@ -425,9 +449,7 @@ class LatentVariableConfig:
         if any(int(s) <= 0 for s in self.inference_hidden):
             raise ValueError(f"inference_hidden: expected positive layer sizes, got "
                              f"{self.inference_hidden}")
-        w = self.kl_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
-            raise ValueError(f"kl_weight: expected a non-negative number, got {w!r}")
+        check_nonnegative_number("kl_weight", self.kl_weight)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -467,6 +489,12 @@ class PlannerConfig:
         """`PlannerConfig.of("cem", 12, num_samples=64)`: options as keyword arguments."""
         return cls(planner=planner, horizon=horizon, options=tuple(sorted(options.items())))
 
+    def function(self):
+        """The planner itself: `planners.mppi`, `cem`, `gradient_descent` or `beam_search`."""
+        import planners
+
+        return getattr(planners, PLANNER_FUNCTIONS[self.planner])
+
     def kwargs(self) -> dict:
         """The planner's keyword arguments (level 1 of a hierarchy)."""
         return dict(self.options)
@@ -500,3 +528,6 @@ class PlannerConfig:
 
 
 PLANNER_NAMES = ("mppi", "cem", "gd", "beam")
+# PlannerConfig.planner -> the function of `planners` it names
+PLANNER_FUNCTIONS = {"mppi": "mppi", "cem": "cem", "gd": "gradient_descent",
+                     "beam": "beam_search"}

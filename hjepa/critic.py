@@ -21,17 +21,15 @@ short-horizon plans, it says how far a state still is from the goal along the wa
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
 import time
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from hjepa import data as data_lib
 from hjepa.configs import CriticConfig
@@ -83,79 +81,6 @@ def loss(params: PyTree, config: CriticConfig, latents: jax.Array,
     return total, {"loss": total, "bound_excess": excess, "random_pair_steps": spread}
 
 
-class CriticState(NamedTuple):
-    step: jax.Array
-    params: PyTree
-    opt_state: PyTree
-
-
-def _optimizer(config: CriticConfig) -> optax.GradientTransformation:
-    return optax.adam(optax.cosine_decay_schedule(config.learning_rate, config.steps, 0.1))
-
-
-@functools.partial(jax.jit, static_argnames=("config", "encode", "num_steps"))
-def _train_chunk(state: CriticState, all_obs, all_actions, model_params, *,
-                 config: CriticConfig, encode, num_steps: int):
-    data_key = jax.random.key(config.seed + 2)
-
-    def body(state, _):
-        key = jax.random.fold_in(data_key, state.step)
-        obs, _ = data_lib.sample_windows(all_obs, all_actions, key, batch_size=config.batch_size,
-                                         window=config.window)
-        latents = jax.lax.stop_gradient(encode(model_params, obs))  # [B, W+1, D]
-        grads, metrics = jax.grad(loss, has_aux=True)(state.params, config, latents,
-                                                      jax.random.fold_in(key, 7))
-        updates, opt_state = _optimizer(config).update(grads, state.opt_state, state.params)
-        return CriticState(state.step + 1, optax.apply_updates(state.params, updates),
-                           opt_state), metrics
-
-    state, metrics = jax.lax.scan(body, state, None, length=num_steps)
-    return state, jax.tree.map(jnp.mean, metrics)
-
-
-def fit(config: CriticConfig, dataset: data_lib.Dataset, encode, model_params: PyTree, *,
-        latent_size: int, log_every: int = 500) -> tuple[PyTree, list[dict]]:
-    """Trains the critic on a state dataset's windows, encoded by a frozen world model.
-
-    Args:
-      config: the critic's config.
-      dataset: reward-free episodes (held in memory).
-      encode: `(model_params, obs [..., *obs_shape]) -> latents [..., D]`, static (hashable),
-        e.g. `hjepa.hierarchy.Encoder(hierarchy_config)`.
-      model_params: the trained world model's params (not changed).
-      latent_size: D.
-      log_every: steps per jitted chunk and per metrics record.
-
-    Returns:
-      (critic params, metrics records [{"step", "loss", "bound_excess", ...}]).
-    """
-    if config.window > dataset.episode_length:
-        raise ValueError(f"window: expected at most the dataset's episode length "
-                         f"{dataset.episode_length}, got {config.window}")
-    all_obs, all_actions = dataset.arrays()
-    return fit_arrays(config, all_obs, all_actions, encode, model_params,
-                      latent_size=latent_size, log_every=log_every)
-
-
-def fit_arrays(config: CriticConfig, all_obs, all_actions, encode, model_params: PyTree, *,
-               latent_size: int, log_every: int = 500) -> tuple[PyTree, list[dict]]:
-    """`fit` on in-memory episodes obs [N, T+1, *obs_shape], actions [N, T, A]."""
-    config.validate()
-    if config.window > all_actions.shape[1]:
-        raise ValueError(f"window: expected at most the episode length {all_actions.shape[1]}, "
-                         f"got {config.window}")
-    all_obs, all_actions = jnp.asarray(all_obs), jnp.asarray(all_actions)
-    params = init(config, jax.random.key(config.seed), latent_size)
-    state = CriticState(jnp.zeros((), jnp.int32), params, _optimizer(config).init(params))
-    history = []
-    while int(state.step) < config.steps:
-        chunk = min(log_every, config.steps - int(state.step))
-        state, metrics = _train_chunk(state, all_obs, all_actions, model_params, config=config,
-                                      encode=encode, num_steps=chunk)
-        history.append({"step": int(state.step), **{k: float(v) for k, v in metrics.items()}})
-    return state.params, history
-
-
 def encode_dataset(encode, model_params: PyTree, dataset: data_lib.Dataset, *,
                    chunk_episodes: int = 16):
     """Latents [N, T+1, D] (numpy) of every observation of a dataset, encoded `chunk_episodes`
@@ -180,24 +105,6 @@ def encode_dataset(encode, model_params: PyTree, dataset: data_lib.Dataset, *,
             else:
                 parts.append(np.asarray(encode_chunk(model_params, block)))
     return np.concatenate(parts)
-
-
-def _given_latents(model_params, latents):
-    """`encode` of `fit_latents`: the windows are latents already."""
-    del model_params
-    return latents
-
-
-def fit_latents(config: CriticConfig, latents, *, log_every: int = 500
-                ) -> tuple[PyTree, list[dict]]:
-    """`fit` on latent episodes [N, T+1, D] encoded beforehand (`encode_dataset`): the way to
-    train a critic for a pixel model, whose encoder would otherwise run on every batch."""
-    latents = np.asarray(latents, np.float32)
-    if latents.ndim != 3:
-        raise ValueError(f"latents: expected episodes [N, T+1, D], got shape {latents.shape}")
-    no_actions = np.zeros((latents.shape[0], latents.shape[1] - 1, 1), np.float32)
-    return fit_arrays(config, latents, no_actions, _given_latents, None,
-                      latent_size=latents.shape[-1], log_every=log_every)
 
 
 def fit_cached(config: CriticConfig, run_dir: str, latent_size: int, train
@@ -263,29 +170,3 @@ def load(run_dir: str, latent_size: int) -> tuple[CriticConfig, PyTree]:
         raise ValueError(f"critic: {path} does not match its config in {record_path} "
                          f"for latents of size {latent_size}: {error}") from None
     return config, params
-
-
-def fit_for_run(config: CriticConfig, encode, model_params: PyTree, dataset: data_lib.Dataset,
-                run_dir: str, *, latent_size: int, log=None) -> tuple[PyTree, float]:
-    """The critic of a world model's run, kept in `run_dir`: the dataset encoded once, shard by
-    shard (`encode_dataset`), then `fit_latents`; cached by `fit_cached`.
-
-    Args:
-      encode: `(model_params, obs [..., *obs_shape]) -> latents [..., D]`, e.g.
-        `functools.partial(hjepa.model.encode, model_config)`.
-      latent_size: D.
-      log: called with a line before each phase, if given.
-
-    Returns:
-      (critic params, seconds its training took, encoding included).
-    """
-
-    def train():
-        if log is not None:
-            log(f"encoding {dataset.num_episodes} episodes of {dataset.path}")
-        latents = encode_dataset(encode, model_params, dataset)
-        if log is not None:
-            log(f"training the critic for {config.steps} steps")
-        return fit_latents(config, latents)
-
-    return fit_cached(config, run_dir, latent_size, train)

@@ -8,11 +8,10 @@ import time
 
 import jax
 
-import planners
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
 from hjepa import io as hjepa_io
-from hjepa import ownership, provenance, splits
+from hjepa import ownership, pipeline, provenance, splits
 from hjepa import train as train_lib
 from hjepa.configs import ModelConfig, PlannerConfig
 from hjepa.sysinfo import hardware  # noqa: F401  (re-exported: results files use it)
@@ -21,7 +20,12 @@ from hjepa.tasks import make
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of the demo. The defaults aim at about 6 minutes on 2 CPU cores.
+    """Sizes of the demo. The defaults aim at well under 6 minutes on 2 CPU cores.
+
+    The learned model's MPPI budget (256 samples x horizon 16 x 2 iterations) and training
+    length were chosen on the `val` pairs by `python -m benchmarks.demo_budget`
+    (benchmarks/results/demo_budget_val_cpu.json): the cheapest setting whose `val` success
+    was at least the full budget's (4 iterations); the demo reports the `test` pairs.
 
     The oracle steps real physics, which costs far more per predicted step on a CPU than the
     learned model (about 180 ms per MPC step of one episode on 2 cores), so it runs on the
@@ -38,7 +42,7 @@ class DemoConfig:
     train: train_lib.TrainConfig = train_lib.TrainConfig(steps=3000, window=8,
                                                          checkpoint_every=1000, log_every=250)
     eval_episodes: int = 64
-    planner: PlannerConfig = PlannerConfig()
+    planner: PlannerConfig = PlannerConfig().replace(iterations=2)
     oracle_episodes: int = 8
     oracle_planner: PlannerConfig = PlannerConfig().replace(horizon=12, num_samples=64,
                                                             iterations=2, temperature=0.1,
@@ -82,42 +86,32 @@ def _run_demo_locked(config: DemoConfig, out_dir: str, *, overwrite: bool, progr
     run_dir = os.path.join(out_dir, "run")
 
     log(f"[1/4] collecting {config.collect.num_episodes} reward-free episodes of "
-        f"{config.collect.episode_length} steps on {config.task} -> {data_path}")
-    t0 = time.perf_counter()
-    dataset = data_lib.collect_or_load(config.collect, data_path, overwrite=overwrite,
-                                       progress=progress)
-    collect_seconds = time.perf_counter() - t0
-
-    log(f"[2/4] training the JEPA world model ({config.train.steps} steps) -> {run_dir}")
+        f"{config.collect.episode_length} steps on {config.task} -> {data_path}, then "
+        f"[2/4] training the JEPA world model ({config.train.steps} steps) -> {run_dir}")
     model_config = ModelConfig(
         obs_shape=tuple(task.obs_shape), action_size=task.action_size,
         latent_size=config.latent_size, encoder_hidden=(config.hidden, config.hidden),
         predictor_hidden=(config.hidden, config.hidden),
     )
-    t0 = time.perf_counter()
-    state = train_lib.fit(model_config, config.train, dataset, run_dir, overwrite=overwrite,
-                          progress=progress)
-    train_seconds = time.perf_counter() - t0
+    trained = pipeline.train_world_model(config.collect, model_config, config.train,
+                                         data_path=data_path, run_dir=run_dir,
+                                         overwrite=overwrite, progress=progress)
+    collect_seconds, train_seconds = trained.collect_seconds, trained.train_seconds
     last = hjepa_io.last_metrics(run_dir)
 
     pairs_seed = splits.seed("test") + config.seed  # test pairs: never used for a choice
     eval_key = jax.random.key(pairs_seed)
     log(f"[3/4] planning with the learned model: MPPI on {config.eval_episodes} held-out goals")
     t0 = time.perf_counter()
-    learned = evaluate_lib.evaluate(
-        task, eval_key, num_episodes=config.eval_episodes, model_config=model_config,
-        params=state.params, planner=planners.mppi, planner_options=config.planner.kwargs(),
-        horizon=config.planner.horizon,
-    )
+    learned = pipeline.evaluate_learned(task, eval_key, model_config, trained.params,
+                                        config.planner, num_episodes=config.eval_episodes)
     learned_seconds = time.perf_counter() - t0
     random = evaluate_lib.random_actions(task, eval_key, num_episodes=config.eval_episodes)
     log(f"[4/4] planning with the oracle (true physics): MPPI on {config.oracle_episodes} of "
         "the same goals, smaller budget")
     t0 = time.perf_counter()
-    oracle = evaluate_lib.evaluate(
-        task, eval_key, num_episodes=config.oracle_episodes, planner=planners.mppi,
-        planner_options=config.oracle_planner.kwargs(), horizon=config.oracle_planner.horizon,
-    )
+    oracle = pipeline.evaluate_oracle(task, eval_key, config.oracle_planner,
+                                      num_episodes=config.oracle_episodes)
     oracle_seconds = time.perf_counter() - t0
     pairs = {**splits.describe("test" if config.seed == 0 else None, pairs_seed),
              "episodes": {"learned": config.eval_episodes, "oracle": config.oracle_episodes}}

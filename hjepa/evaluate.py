@@ -275,8 +275,9 @@ def evaluate_latent_variable(task, key: jax.Array, config: LatentVariableConfig,
              num_steps: int | None = None) -> tuple[EvalResult, np.ndarray]:
     """Batched closed-loop MPC episodes planning with the latent-variable model.
 
-    Episode i draws its start/goal from `task.reset` and its K samples of u (fixed for the
-    episode) and planner keys from `key`, so a run is a pure function of `key`.
+    The episodes run through `run_episodes`, so `key` gives the same start/goal pairs and
+    planner keys as `evaluate` with that key; episode i's K samples of u (fixed for the
+    episode) come from fold_in(key, SAMPLES_STREAM). A run is a pure function of `key`.
 
     Args:
       task: an hjepa task with state observations matching the model.
@@ -304,46 +305,36 @@ def evaluate_latent_variable(task, key: jax.Array, config: LatentVariableConfig,
         if not is_int(value) or value <= 0:
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     num_steps = task.episode_length if num_steps is None else num_steps
-    reset_key, sample_key, plan_key = jax.random.split(key, 3)
-    episodes = jax.vmap(task.reset)(jax.random.split(reset_key, num_episodes))
     if zero:
         samples = jnp.broadcast_to(latent_variable.zero_samples(config, horizon=horizon),
                                    (num_episodes, 1, horizon, config.latent_variable_size))
-    else:
+    else:  # [N, K, H, U], from a key apart from the pairs' and the planners'
         samples = jax.vmap(lambda k: latent_variable.draw_samples(
-            config, k, num_samples=num_samples,
-                                                  horizon=horizon))(
-            jax.random.split(sample_key, num_episodes))
-    keys = jax.random.split(plan_key, num_episodes)
+            config, k, num_samples=num_samples, horizon=horizon))(
+            jax.random.split(jax.random.fold_in(key, SAMPLES_STREAM), num_episodes))
     options = dict(planner_options or {})
     low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
     init_actions = jnp.zeros((horizon, task.action_size))
     family = world_model.of(config)
 
-    def run(params, episode, u, key):
+    def run(params, episode, key, u):
         (prob,) = family.problems(params, task.observe(episode.state), episode.goal.obs, low,
                                   high, u=u, quantile=quantile, terminal_weight=terminal_weight)
         result = planners.mpc(prob, init_actions, key, env_step=task.dynamics,
                               env_params=task.env_params, env_state=episode.state,
                               num_steps=num_steps, observe=family.observe(task),
                               planner=planner, planner_options=options,
-                              record=DistanceRecorder(task))
+                              record=DistanceRecorder(task, task.position))
         return task.distance(result.final_state, episode.goal), result.records
 
-    batched = jax.jit(jax.vmap(run, in_axes=(None, 0, 0, 0)))
-    t0 = time.perf_counter()
-    compiled = batched.lower(params, episodes, samples, keys).compile()
-    compile_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    final, positions = jax.block_until_ready(compiled(params, episodes, samples, keys))
-    run_seconds = time.perf_counter() - t0
-    distances = np.linalg.norm(np.asarray(positions) - np.asarray(episodes.goal.position)[:, None],
-                               axis=-1)
-    final = np.asarray(final)
-    result = EvalResult(success=final < task.success_threshold, final_distance=final,
-                        distances=distances, compile_seconds=compile_seconds,
-                        run_seconds=run_seconds, num_episodes=num_episodes, num_steps=num_steps)
-    return result, np.asarray(positions)
+    result = run_episodes(task, run, params, key, num_episodes=num_episodes,
+                          num_steps=num_steps, per_episode=samples)
+    return result, np.asarray(result.records)
+
+
+# fold_in(key, SAMPLES_STREAM): the latent-variable evaluation's samples of u, drawn apart from
+# run_episodes' split of the same key into start/goal pairs and planner keys.
+SAMPLES_STREAM = 7
 
 
 def random_actions(task: Task, key: jax.Array, *, num_episodes: int,
@@ -384,23 +375,32 @@ def check_observations(name: str, model_config, task: Task) -> None:
 
 def run_episodes(task: Task, run: Callable, params: PyTree, key: jax.Array, *,
                  num_episodes: int, num_steps: int,
-                 mesh: jax.sharding.Mesh | None = None) -> EvalResult:
+                 mesh: jax.sharding.Mesh | None = None,
+                 per_episode: PyTree = None) -> EvalResult:
     """Runs `run(params, episode, key) -> (final distance [], positions [T, P])` on
     `num_episodes` held-out start/goal pairs of `task`, batched (and split over `mesh`'s
-    data axis when given), timing compilation and execution apart.
+    data axis when given), timing compilation and execution apart. The one episode loop:
+    every evaluation (oracle, flat, hierarchical, latent-variable, random) runs through it,
+    so the same `key` gives every method the same start/goal pairs.
+
+    `per_episode`, a pytree with leading axis [num_episodes] (e.g. the latent-variable
+    model's samples of u), is passed to `run` as a fourth argument, one episode's slice each.
 
     `run` may return `(final distance, (positions, records))` instead (`DistanceRecorder`
     with `extra`): the records are kept in `EvalResult.records`, the pairs in `.episodes`."""
     reset_key, plan_key = jax.random.split(key)
     episodes = jax.jit(jax.vmap(task.reset))(jax.random.split(reset_key, num_episodes))
     keys = jax.random.split(plan_key, num_episodes)
-    args = (params, episodes, keys)
+    per = () if per_episode is None else (per_episode,)
+    args = (params, episodes, keys, *per)
+    in_axes = (None, 0, 0, *(0 for _ in per))
     if mesh is None:
-        batched = jax.jit(jax.vmap(run, in_axes=(None, 0, 0)))
+        batched = jax.jit(jax.vmap(run, in_axes=in_axes))
     else:
-        batched = distributed.shard_vmap(run, mesh, in_axes=(None, 0, 0))
+        batched = distributed.shard_vmap(run, mesh, in_axes=in_axes)
         args = (distributed.put_global(params, distributed.replicated(mesh)),
-                *distributed.put_global((episodes, keys), distributed.data_sharding(mesh)))
+                *distributed.put_global((episodes, keys, *per),
+                                        distributed.data_sharding(mesh)))
     t0 = time.perf_counter()
     compiled = batched.lower(*args).compile()
     compile_seconds = time.perf_counter() - t0

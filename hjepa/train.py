@@ -17,10 +17,18 @@ import numpy as np
 import optax
 
 from hjepa import checkpoint as ckpt
+from hjepa import critic as critic_lib
 from hjepa import data as data_lib
 from hjepa import distributed, losses, ownership, world_model
 from hjepa import io as hjepa_io
-from hjepa.configs import LatentVariableConfig, ModelConfig, TrainConfig, model_config_from_dict
+from hjepa.configs import (
+    CriticConfig,
+    CriticModel,
+    LatentVariableConfig,
+    ModelConfig,
+    TrainConfig,
+    model_config_from_dict,
+)
 
 PyTree = Any
 
@@ -260,24 +268,102 @@ def fit_latent_variable(config: LatentVariableConfig, train_config: TrainConfig,
     state = TrainState(jnp.zeros((), jnp.int32), params, optimizer(train_config).init(params))
     all_obs, all_actions = jnp.asarray(obs), jnp.asarray(actions)
     history = []
-    step = 0
-    while step < train_config.steps:
-        chunk = min(train_config.log_every, train_config.steps - step)
-        t0 = time.perf_counter()
-        state, metrics = train_chunk(state, all_obs, all_actions, model_config=config,
-                                     config=train_config, num_steps=chunk)
-        metrics = {k: float(v) for k, v in metrics.items()}
-        step += chunk
-        metrics.update(step=step, seconds=time.perf_counter() - t0)
-        if not np.isfinite(metrics["loss"]):
-            raise TrainingError(f"non-finite loss at step {step}")
-        history.append(metrics)
+
+    def record(step: int, metrics: dict) -> None:
+        seconds = (step - (history[-1]["step"] if history else 0)) / metrics.pop(
+            "steps_per_second")
+        history.append({**metrics, "step": step, "seconds": seconds})
         if progress:
             print(f"step {step}: loss {metrics['loss']:.4f} prediction "
-                  f"{metrics['prediction']:.4f} kl {metrics['kl']:.3f} "
-                  f"({metrics['seconds']:.1f} s)", flush=True)
+                  f"{metrics['prediction']:.4f} kl {metrics['kl']:.3f} ({seconds:.1f} s)",
+                  flush=True)
+
+    state = train_loop(
+        state, lambda state, num_steps: train_chunk(state, all_obs, all_actions,
+                                                    model_config=config, config=train_config,
+                                                    num_steps=num_steps),
+        steps=train_config.steps, log_every=train_config.log_every, record=record)
     return state.params, history
 
+
+# The critic trains without clipping: a bound no gradient reaches (clip_by_global_norm then
+# passes every gradient through unchanged).
+NO_CLIP = 1e30
+
+
+def critic_train_config(config: CriticConfig, *, log_every: int) -> TrainConfig:
+    """The `TrainConfig` a critic trains with through `train_chunk`: its steps, batch, window
+    and learning rate (Adam, cosine decay to 10%), no clipping; windows drawn from
+    fold_in(key(seed + 2), t) and random pairs from fold_in(key(seed + 3), t)."""
+    return TrainConfig(steps=config.steps, batch_size=config.batch_size, window=config.window,
+                       learning_rate=config.learning_rate, grad_clip=NO_CLIP,
+                       seed=config.seed + 1, checkpoint_every=config.steps,
+                       log_every=log_every)
+
+
+def fit_critic(config: CriticConfig, latents, *, log_every: int = 500
+               ) -> tuple[PyTree, list[dict]]:
+    """Trains a critic on the latent episodes [N, T+1, D] of a frozen world model
+    (`hjepa.critic.encode_dataset` encodes a dataset), through the one chunk and loop.
+
+    Returns:
+      (critic params, metrics records [{"step", "loss", "bound_excess", ...}], one per
+      `log_every` steps).
+
+    Raises:
+      ValueError: a bad config, or latents that are not episodes [N, T+1, D] with T at least
+        the window.
+    """
+    config.validate()
+    latents = np.asarray(latents, np.float32)
+    if latents.ndim != 3:
+        raise ValueError(f"latents: expected episodes [N, T+1, D], got shape {latents.shape}")
+    if config.window > latents.shape[1] - 1:
+        raise ValueError(f"window: expected at most the episode length {latents.shape[1] - 1}, "
+                         f"got {config.window}")
+    model = CriticModel(config, latents.shape[-1])
+    train_config = critic_train_config(config, log_every=log_every)
+    train_config.validate(latents.shape[1] - 1)
+    params = world_model.of(model).init(jax.random.key(config.seed))
+    state = TrainState(jnp.zeros((), jnp.int32), params, optimizer(train_config).init(params))
+    all_latents = jnp.asarray(latents)
+    no_actions = jnp.zeros((latents.shape[0], latents.shape[1] - 1, 1), jnp.float32)
+    history = []
+    state = train_loop(
+        state, lambda state, num_steps: train_chunk(state, all_latents, no_actions,
+                                                    model_config=model, config=train_config,
+                                                    num_steps=num_steps),
+        steps=config.steps, log_every=log_every,
+        record=lambda step, metrics: history.append({"step": step, **metrics}))
+    return state.params, history
+
+
+def fit_critic_for_run(config: CriticConfig, encode, model_params: PyTree,
+                       dataset: data_lib.Dataset, run_dir: str, *, latent_size: int,
+                       log=None) -> tuple[PyTree, float]:
+    """The critic of a world model's run, kept in `run_dir`: the dataset encoded once, shard by
+    shard (`hjepa.critic.encode_dataset`), then `fit_critic`; cached by
+    `hjepa.critic.fit_cached`.
+
+    Args:
+      encode: `(model_params, obs [..., *obs_shape]) -> latents [..., D]`, static (hashable),
+        e.g. `functools.partial(hjepa.model.encode, model_config)`.
+      latent_size: D.
+      log: called with a line before each phase, if given.
+
+    Returns:
+      (critic params, seconds its training took, encoding included).
+    """
+
+    def fit():
+        if log is not None:
+            log(f"encoding {dataset.num_episodes} episodes of {dataset.path}")
+        latents = critic_lib.encode_dataset(encode, model_params, dataset)
+        if log is not None:
+            log(f"training the critic for {config.steps} steps")
+        return fit_critic(config, latents)
+
+    return critic_lib.fit_cached(config, run_dir, latent_size, fit)
 
 
 def _run_record(model_config: ModelConfig, config: TrainConfig, dataset) -> dict:
@@ -464,47 +550,76 @@ def _fit_locked(model_config, config, dataset, run_dir, *, overwrite, progress, 
                      else default_reporters(run_dir, config.steps, start, progress=progress))
     if mesh is None and not pixels:
         all_obs, all_actions = jnp.asarray(all_obs), jnp.asarray(all_actions)
+    if pixels:
+        def run_chunk(state, num_steps):
+            return train_chunk_streamed(state, dataset, model_config=model_config,
+                                        config=config, num_steps=num_steps)
+    elif mesh is None:
+        def run_chunk(state, num_steps):
+            return train_chunk(state, all_obs, all_actions, model_config=model_config,
+                               config=config, num_steps=num_steps)
+    else:
+        def run_chunk(state, num_steps):
+            return sharded_train_chunk(state, all_obs, all_actions, mesh=mesh,
+                                       model_config=model_config, config=config,
+                                       num_steps=num_steps, num_episodes=dataset.num_episodes)
+
+    def check(step: int, metrics: dict) -> None:
+        if metrics["latent_std_min"] < collapse_std:
+            raise TrainingError(
+                f"latents collapsed at step {step}: a latent dimension's std is "
+                f"{metrics['latent_std_min']:.2e} < {collapse_std:.0e}; {_kept(mngr, run_dir)}")
+
+    def record(step: int, metrics: dict) -> None:
+        if main:
+            hjepa_io.append_metrics(run_dir, {"step": step, **metrics})  # the run record
+            for reporter in reporters:
+                reporter(step, metrics)
+
     try:
-        step = start
-        while step < config.steps:
-            chunk = min(config.log_every, config.steps - step,
-                        config.checkpoint_every - step % config.checkpoint_every)
-            t0 = time.perf_counter()
-            if pixels:
-                new_state, metrics = train_chunk_streamed(
-                    state, dataset, model_config=model_config, config=config, num_steps=chunk)
-            elif mesh is None:
-                new_state, metrics = train_chunk(state, all_obs, all_actions,
-                                                 model_config=model_config, config=config,
-                                                 num_steps=chunk)
-            else:
-                new_state, metrics = sharded_train_chunk(
-                    state, all_obs, all_actions, mesh=mesh, model_config=model_config,
-                    config=config, num_steps=chunk, num_episodes=dataset.num_episodes)
-            metrics = {k: float(v) for k, v in metrics.items()}
-            elapsed = time.perf_counter() - t0
-            if not np.isfinite(metrics["loss"]):
-                raise TrainingError(
-                    f"non-finite loss at step {step + chunk}; {_kept(mngr, run_dir)}"
-                )
-            if metrics["latent_std_min"] < collapse_std:
-                raise TrainingError(
-                    f"latents collapsed at step {step + chunk}: a latent dimension's std is "
-                    f"{metrics['latent_std_min']:.2e} < {collapse_std:.0e}; "
-                    f"{_kept(mngr, run_dir)}"
-                )
-            state, step = new_state, step + chunk
-            metrics["steps_per_second"] = chunk / elapsed
-            if main:
-                hjepa_io.append_metrics(run_dir, {"step": step, **metrics})  # the run record
-                for reporter in reporters:
-                    reporter(step, metrics)
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                ckpt.save(mngr, step, state)
+        state = train_loop(state, run_chunk, steps=config.steps, log_every=config.log_every,
+                           checkpoint_every=config.checkpoint_every, check=check,
+                           record=record, save=lambda step, state: ckpt.save(mngr, step, state),
+                           kept=lambda: _kept(mngr, run_dir))
     finally:
         for reporter in reporters:
             getattr(reporter, "close", lambda: None)()
         mngr.close()
+    return state
+
+
+def train_loop(state, run_chunk: Callable, *, steps: int, log_every: int,
+               checkpoint_every: int | None = None, check: Callable | None = None,
+               record: Callable | None = None, save: Callable | None = None,
+               kept: Callable[[], str] | None = None):
+    """The one training loop: jitted chunks of steps from `state.step` up to `steps`.
+
+    Each chunk is `run_chunk(state, num_steps) -> (state, metrics)` of at most `log_every`
+    steps, never across a multiple of `checkpoint_every`. After each: a non-finite loss
+    raises TrainingError (the chunk's state is dropped, so the last saved state stays the last
+    good one; `kept()` says where it is); `check(step, metrics)` may raise too; then
+    `record(step, metrics)` (metrics as floats, with "steps_per_second") and, at multiples of
+    `checkpoint_every` and at the end, `save(step, state)`. Returns the final state.
+    """
+    step = int(state.step)
+    every = checkpoint_every or steps
+    while step < steps:
+        chunk = min(log_every, steps - step, every - step % every)
+        t0 = time.perf_counter()
+        new_state, metrics = run_chunk(state, chunk)
+        metrics = {k: float(v) for k, v in metrics.items()}
+        elapsed = time.perf_counter() - t0
+        if not np.isfinite(metrics["loss"]):
+            where = f"; {kept()}" if kept is not None else ""
+            raise TrainingError(f"non-finite loss at step {step + chunk}{where}")
+        if check is not None:
+            check(step + chunk, metrics)
+        state, step = new_state, step + chunk
+        metrics["steps_per_second"] = chunk / elapsed
+        if record is not None:
+            record(step, metrics)
+        if save is not None and (step % every == 0 or step == steps):
+            save(step, state)
     return state
 
 

@@ -31,9 +31,16 @@ import jax
 import jax.numpy as jnp
 
 import planners
+from hjepa import critic as critic_lib
 from hjepa import hierarchy, latent_variable, losses
 from hjepa import model as model_lib
-from hjepa.configs import HierarchyConfig, LatentVariableConfig, LossConfig, ModelConfig
+from hjepa.configs import (
+    CriticModel,
+    HierarchyConfig,
+    LatentVariableConfig,
+    LossConfig,
+    ModelConfig,
+)
 
 PyTree = Any
 
@@ -161,8 +168,34 @@ class LatentVariable:
         return latent_variable.EncodeSamples(self.config, task)
 
 
+@dataclasses.dataclass(frozen=True)
+class Critic:
+    """A critic (`hjepa.critic`: learned steps to go between latents) as a trainable family:
+    `init` and `loss` on windows of latents, so it trains through `hjepa.train`'s one chunk
+    and loop. It is a cost, not a world model: it neither encodes nor plans."""
+
+    config: CriticModel
+    name = "critic"
+    num_levels = 0
+    shardable = False
+
+    def check_training(self, window: int) -> None:
+        del window
+
+    def init(self, key: jax.Array, obs_mean=None, obs_std=None) -> PyTree:
+        del obs_mean, obs_std
+        return critic_lib.init(self.config.critic, key, self.config.latent_size)
+
+    def loss(self, params: PyTree, loss_config: LossConfig, obs: jax.Array, actions: jax.Array,
+             key: jax.Array | None = None) -> tuple[jax.Array, dict]:
+        """The critic's loss on latent windows `obs` [B, W+1, D] (`hjepa.critic.loss`); `key`
+        draws the random pairs; `loss_config` and `actions` are unused."""
+        del loss_config, actions
+        return critic_lib.loss(params, self.config.critic, obs, key)
+
+
 FAMILIES: dict[type, type] = {ModelConfig: Flat, HierarchyConfig: Hierarchical,
-                              LatentVariableConfig: LatentVariable}
+                              LatentVariableConfig: LatentVariable, CriticModel: Critic}
 
 
 def register(config_type: type, family: type) -> None:

@@ -58,7 +58,7 @@ def fingerprints(work: str) -> dict:
         state.params, dataset.arrays()[0])
     critic_config = critic_lib.CriticConfig(embedding_size=4, hidden=(16,), steps=40,
                                             batch_size=16, window=4, max_steps=10.0)
-    critic_params, _ = critic_lib.fit_latents(critic_config, latents, log_every=20)
+    critic_params, _ = train_lib.fit_critic(critic_config, latents, log_every=20)
     out["critic_fit_params"] = digest(critic_params)
 
     lv_config = latent_variable.LatentVariableConfig(model=model, latent_variable_size=2,

@@ -1,6 +1,11 @@
-"""Helpers shared by the tests that drive the `hjepa` command line in-process."""
+"""Helpers shared by the tests: the repository's root, and driving the `hjepa` command line
+in-process."""
+
+import os
 
 from hjepa import cli
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/..
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:

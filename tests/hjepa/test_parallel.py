@@ -1,7 +1,7 @@
 """hjepa.distributed: meshes, sharded training and planning, multi-process runs, bad input.
 
 The multi-device checks need jax imported with 8 (or 2 per process) CPU devices, which this
-pytest process cannot have: they run in subprocesses (tests/parallel_scripts/), launched
+pytest process cannot have: they run in subprocesses (tests/hjepa/parallel_scripts/), launched
 together the first time a test needs one, and report JSON that the tests below check.
 Every wait is bounded (subprocess timeouts, the coordinator's timeout).
 
@@ -25,7 +25,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import REPO_ROOT, run_cli
 
 from hjepa import distributed
 from hjepa import train as train_lib
@@ -49,7 +49,7 @@ def _env() -> dict:
     env = dict(os.environ)
     env.pop("XLA_FLAGS", None)  # the scripts set their own device count
     env["PYTHONUNBUFFERED"] = "1"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = REPO_ROOT
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     return env
 

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import REPO_ROOT, run_cli
 
 from hjepa import checkpoint, cli, data, ownership, train
 
@@ -505,8 +505,8 @@ COUNTS = [
     ("train", "--checkpoint-every", "0", r"checkpoint_every: expected a positive integer"),
     ("train", "--levels", "0", r"num_levels: expected a positive integer"),
     ("train", "--inverse-dynamics", "-1", r"--inverse-dynamics: expected a weight >= 0"),
-    ("train", "--learning-rate", "-0.1", r"learning_rate: expected a positive number"),
-    ("train", "--learning-rate", "0", r"learning_rate: expected a positive number"),
+    ("train", "--learning-rate", "-0.1", r"learning_rate: expected a finite positive number"),
+    ("train", "--learning-rate", "0", r"learning_rate: expected a finite positive number"),
     ("plan", "--episodes", "0", r"num_episodes: expected a positive integer, got 0"),
     ("plan", "--samples", "0", r"num_samples: expected a positive integer, got 0"),
     ("plan", "--horizon", "0", r"horizon: expected a positive integer, got 0"),
@@ -516,7 +516,7 @@ COUNTS = [
     ("plan", "--render-episodes", "0", r"--render-episodes: expected 1 to --episodes"),
     ("critic", "--steps", "0", r"steps: expected a positive integer, got 0"),
     ("critic", "--embedding", "0", r"embedding_size: expected a positive integer, got 0"),
-    ("critic", "--max-steps", "0", r"max_steps: expected a positive number"),
+    ("critic", "--max-steps", "0", r"max_steps: expected a finite positive number"),
     ("critic", "--window", "0", r"window: expected"),
 ]
 
@@ -774,7 +774,7 @@ def test_numpy_integers_are_accepted_where_ints_are(tmp_path, tiny_dataset):
 
 def test_the_reliability_table_matches_the_suite():
     """docs/reliability.md's table of cases names every test of this file with its count."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+    path = os.path.join(REPO_ROOT, "docs",
                         "reliability.md")
     with open(path) as f:
         table = f.read().split("<!-- cases -->")[1].split("<!-- /cases -->")[0]

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hjepa import critic
+from hjepa import critic, train
 
 PATH_LENGTH = 24  # steps along a U-shaped corridor
 
@@ -22,11 +22,6 @@ def u_point(s):
     y = jnp.where(s < third, 4.0 - s / third * 4.0,
                   jnp.where(s < 2 * third, 0.0, (s - 2 * third) / third * 4.0))
     return jnp.stack([x, y], -1)
-
-
-def identity_encode(params, obs):
-    del params
-    return obs
 
 
 def u_walks(key, episodes=256, length=40):
@@ -48,8 +43,7 @@ def test_learned_steps_to_go_follow_the_corridor_not_the_straight_line():
     obs, actions = u_walks(jax.random.key(0))
     config = critic.CriticConfig(embedding_size=8, hidden=(64, 64), steps=1500,
                                  batch_size=128, window=8, max_steps=40.0, bound_weight=1.0)
-    params, history = critic.fit_arrays(config, obs, actions, identity_encode, None,
-                                        latent_size=2, log_every=500)
+    params, history = train.fit_critic(config, obs, log_every=500)
     assert history[-1]["bound_excess"] < 0.1  # bounds hold to about 0.3 steps
     ends = critic.distance(config, params, u_point(jnp.array(0.0)),
                            u_point(jnp.array(float(PATH_LENGTH))))
@@ -78,7 +72,7 @@ def test_distance_is_symmetric_and_zero_on_the_diagonal():
 @pytest.mark.parametrize("field, value, match", [
     ("embedding_size", 0, "embedding_size: expected a positive integer"),
     ("batch_size", 1, "batch_size: expected at least 2"),
-    ("max_steps", -1.0, "max_steps: expected a positive number"),
+    ("max_steps", -1.0, "max_steps: expected a finite positive number"),
 ])
 def test_bad_config(field, value, match):
     with pytest.raises(ValueError, match=match):
@@ -88,21 +82,22 @@ def test_bad_config(field, value, match):
 def test_window_longer_than_the_episodes_is_refused():
     obs, actions = u_walks(jax.random.key(0), episodes=4, length=5)
     with pytest.raises(ValueError, match="window: expected at most the episode length 5"):
-        critic.fit_arrays(critic.CriticConfig(window=8), obs, actions, identity_encode, None,
-                          latent_size=2)
+        train.fit_critic(critic.CriticConfig(window=8), obs)
 
 
-def test_fit_latents_trains_as_fit_arrays_on_the_same_latents():
-    obs, actions = u_walks(jax.random.key(0), episodes=16, length=10)
+def test_fit_critic_is_a_function_of_its_seed_and_refuses_non_episodes():
+    obs, _ = u_walks(jax.random.key(0), episodes=16, length=10)
     config = critic.CriticConfig(embedding_size=4, hidden=(16,), steps=20, batch_size=8,
                                  window=4, max_steps=10.0)
-    given, _ = critic.fit_latents(config, obs, log_every=10)
-    expected, _ = critic.fit_arrays(config, obs, actions, identity_encode, None, latent_size=2,
-                                    log_every=10)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-                 given, expected)
+    first, history = train.fit_critic(config, obs, log_every=10)
+    again, _ = train.fit_critic(config, obs, log_every=10)
+    other, _ = train.fit_critic(dataclasses.replace(config, seed=1), obs, log_every=10)
+    jax.tree.map(np.testing.assert_array_equal, first, again)
+    assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(first),
+                                                        jax.tree.leaves(other), strict=True))
+    assert [r["step"] for r in history] == [10, 20]  # through the one loop: a record a chunk
     with pytest.raises(ValueError, match=r"latents: expected episodes \[N, T\+1, D\]"):
-        critic.fit_latents(config, obs[0])
+        train.fit_critic(config, obs[0])
 
 
 def _shards_dataset(obs_shards):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from cli_helpers import REPO_ROOT
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+EXAMPLES = os.path.join(REPO_ROOT, "examples")
 
 # Appended to each notebook's "parameters" cell: the same code path at a fraction of the cost.
 SMALL = {

@@ -21,8 +21,9 @@ import ast
 import os
 
 import pytest
+from cli_helpers import REPO_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = REPO_ROOT
 
 # Every module of hjepa and its layer; a module missing here fails the test, so a new file
 # gets a place in the layers when it is added.

@@ -1,6 +1,6 @@
 """Runs the 8-device checks of tests/test_parallel.py in a fresh process and writes JSON.
 
-    python tests/parallel_scripts/eight_devices.py train|plan DATASET_DIR OUT_DIR
+    python tests/hjepa/parallel_scripts/eight_devices.py train|plan DATASET_DIR OUT_DIR
 
 XLA_FLAGS must give 8 host devices before jax is imported, so this runs in its own process
 (the pytest process already has jax with one device). Each check records what it measured;

@@ -10,10 +10,11 @@ import shutil
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import planners
-from hjepa import cli, data, evaluate, model, tasks, train
+from hjepa import cli, data, evaluate, losses, model, tasks, train
 from hjepa.model import ModelConfig
 
 GOOD_MODEL = ModelConfig(obs_shape=(5,), action_size=2, latent_size=4, encoder_hidden=(8,),
@@ -99,7 +100,22 @@ CASES = [
     ("train batch of one", lambda c: train.TrainConfig(batch_size=1).validate(),
      r"batch_size: expected at least 2"),
     ("train negative learning rate", lambda c: train.TrainConfig(learning_rate=-1.0).validate(),
-     r"learning_rate: expected a positive number, got -1.0"),
+     r"learning_rate: expected a finite positive number, got -1.0"),
+    ("train NaN learning rate",
+     lambda c: train.TrainConfig(learning_rate=float("nan")).validate(),
+     r"learning_rate: expected a finite positive number, got nan"),
+    ("train inf gradient clip", lambda c: train.TrainConfig(grad_clip=float("inf")).validate(),
+     r"grad_clip: expected a finite positive number, got inf"),
+    ("train NaN loss weight",
+     lambda c: train.TrainConfig(loss=losses.LossConfig(variance_weight=float("nan")))
+     .validate(), r"variance_weight: expected a finite number >= 0, got nan"),
+    ("train negative loss weight",
+     lambda c: losses.LossConfig(covariance_weight=-0.1).validate(),
+     r"covariance_weight: expected a finite number >= 0, got -0.1"),
+    ("train numpy steps are counts", lambda c: (train.TrainConfig(steps=np.int64(5)).validate(),
+                                                train.TrainConfig(steps=np.float64(5.0))
+                                                .validate()),
+     r"steps: expected a positive integer, got np.float64\(5.0\)"),
     ("train window longer than episodes",
      lambda c: _fit(c, train_config=train.TrainConfig(steps=2, batch_size=4, window=100)),
      r"window: expected at most the dataset's episode length 10, got 100"),

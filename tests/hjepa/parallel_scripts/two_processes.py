@@ -1,6 +1,6 @@
 """One process of the two-process (loopback) check in tests/test_parallel.py.
 
-    python tests/parallel_scripts/two_processes.py PROCESS_ID PORT DATASET_DIR RUN_DIR OUT_DIR
+    python tests/hjepa/parallel_scripts/two_processes.py PROCESS_ID PORT DATASET_DIR RUN_DIR OUT_DIR
 
 Each process has 2 CPU devices (XLA_FLAGS, set before jax is imported), joins the job at
 127.0.0.1:PORT with gloo collectives, trains a few steps on the 4-device mesh (each process
