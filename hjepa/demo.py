@@ -29,7 +29,7 @@ class DemoConfig:
 
     The oracle steps real physics, which costs far more per predicted step on a CPU than the
     learned model (about 180 ms per MPC step of one episode on 2 cores), so it runs on the
-    first 8 of the 64 pairs with a smaller MPPI budget: enough to show that the task is
+    first 4 of the 64 pairs with a smaller MPPI budget: enough to show that the task is
     solvable and what planning on the true dynamics costs, while the time goes to the
     learned model the user came for.
     """
@@ -43,7 +43,7 @@ class DemoConfig:
                                                          checkpoint_every=1000, log_every=250)
     eval_episodes: int = 64
     planner: PlannerConfig = PlannerConfig().replace(iterations=2)
-    oracle_episodes: int = 8
+    oracle_episodes: int = 4
     oracle_planner: PlannerConfig = PlannerConfig().replace(horizon=12, num_samples=64,
                                                             iterations=2, temperature=0.1,
                                                             noise_decay=1.0)
