@@ -118,6 +118,15 @@ def demo_cpu() -> str:
                      f"({sysinfo.describe(ratio['hardware'])}); from "
                      "`benchmarks/results/demo_ratio_cpu.json` (`python -m "
                      "benchmarks.demo_ratio`).")
+    earlier_path = os.path.join(RESULTS, "demo_ratio_oracle8_cpu.json")
+    if os.path.exists(earlier_path):
+        earlier = _load("demo_ratio_oracle8_cpu.json")
+        lines.append(f"An earlier pair of runs, with the oracle on 8 pairs (at "
+                     f"{earlier['new']['commit'][:7]}): {earlier['new']['wall_seconds']:.0f} s "
+                     f"against {earlier['old']['wall_seconds']:.0f} s, "
+                     f"{100 * earlier['ratio']:.0f}% (the old demo's time differs between the "
+                     "two pairs, on the same machine in the same session: the figure that "
+                     "counts is the ratio; `benchmarks/results/demo_ratio_oracle8_cpu.json`).")
     return "\n".join(lines)
 
 
