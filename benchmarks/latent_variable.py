@@ -36,8 +36,9 @@ from benchmarks.reacher_planners import wilson
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
 from hjepa import latent_variable as lv
-from hjepa import splits, tasks
+from hjepa import provenance, splits, tasks
 from hjepa import train as train_lib
+from hjepa.io import atomic_write_bytes, atomic_write_json
 from hjepa.losses import LossConfig
 from hjepa.model import ModelConfig
 from hjepa.sysinfo import hardware
@@ -193,16 +194,27 @@ def main(argv=None) -> int:
                "predictor_calls_per_step": samples * (planner_options["num_samples"]
                                                       * args.iterations + 1) * args.horizon,
                **route_stats(positions), **result.summary()}
+        row["provenance"] = provenance.record(
+            configs={"latent_variable": {"model": config.model.to_dict(),
+                                         "latent_variable_size": config.latent_variable_size,
+                                         "inference_hidden": list(config.inference_hidden),
+                                         "kl_weight": config.kl_weight},
+                     "train": train_config.to_dict(),
+                     "planner": {"planner": "mppi", "horizon": args.horizon,
+                                 **planner_options, "terminal_weight": args.terminal_weight,
+                                 **kwargs},
+                     "data": {"episodes": args.data_episodes, "length": args.data_length,
+                              "seed": args.seed}},
+            pairs={**out["pairs"], "episodes": args.episodes})
         rows.append(row)
-        print(json.dumps(row), flush=True)
+        print(json.dumps({k: v for k, v in row.items() if k != "provenance"}), flush=True)
     out["rows"] = rows
     out["total_seconds"] = time.perf_counter() - start
     out["hardware_end"] = hardware()
+    out["provenance"] = provenance.record(pairs={**out["pairs"], "episodes": args.episodes})
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=2)
-    with open(os.path.splitext(args.out)[0] + ".md", "w") as f:
-        f.write(markdown(out))
+    atomic_write_json(args.out, out)
+    atomic_write_bytes(os.path.splitext(args.out)[0] + ".md", markdown(out).encode())
     print(markdown(out))
     return 0
 

@@ -173,8 +173,39 @@ def bench_quick_cpu() -> str:
     return "\n".join(lines)
 
 
+def latent_variable_test_cpu() -> str:
+    """Planning over samples of the latent variable on windy_cliff, on the test pairs, beside
+    the earlier figures (pairs of seed 10000, an older commit)."""
+    data = _load("latent_variable_test_cpu.json")
+    earlier = {r["planner"]: r for r in _load("latent_variable_cpu.json")["rows"]}
+    lines = ["| planning with | success on `test` pairs (95% CI) | earlier, pairs of seed 10000 "
+             "| entered the gusty strip | fell | predictor calls / step |",
+             "|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        old = earlier.get(r["planner"])
+        lines.append(f"| {r['planner']} | {_rate(r['successes'], r['episodes'])} | "
+                     f"{_rate(old['successes'], old['episodes']) if old else '-'} | "
+                     f"{r['entered_strip']} of {r['episodes']} | {r['fell']} | "
+                     f"{r['predictor_calls_per_step']:,} |")
+    d = data["model_diagnostics"]
+    p = data["provenance"]
+    commit = (p["commit"] or "?")[:7] + (" (dirty)" if p["dirty"] else "")
+    lines.append("")
+    prior, data_rate = (100 * d["prior_sample_predicts_fall_from_strip"],
+                        100 * d["gust_rate_in_strip_data"])
+    lines.append(f"A draw of u from N(0, I) predicts a gust {prior:.1f}% of the time from the "
+                 f"strip, against {data_rate:.1f}% in the data. "
+                 f"{data['pairs']['split'] or 'custom'} pairs (seed "
+                 f"{data['pairs']['seed']}); measured at {commit}, "
+                 f"{sysinfo.describe(p['hardware'])}, {data['total_seconds']:.0f} s in all; from "
+                 "`benchmarks/results/latent_variable_test_cpu.json` (the earlier column: "
+                 "`latent_variable_cpu.json`).")
+    return "\n".join(lines)
+
+
 TABLES = {"pretrained_test_cpu": pretrained_test_cpu, "demo_cpu": demo_cpu,
-          "bench_quick_cpu": bench_quick_cpu}
+          "bench_quick_cpu": bench_quick_cpu,
+          "latent_variable_test_cpu": latent_variable_test_cpu}
 
 
 def render(text: str) -> str:

@@ -373,6 +373,14 @@ def check_observations(name: str, model_config, task: Task) -> None:
             f"the task {task.name!r} ({task.obs_kind}) gives {tuple(task.obs_shape)}")
 
 
+def _to_numpy(x):
+    """A leaf on the host: numpy, except typed PRNG keys (e.g. windy_cliff's gusts), which stay
+    JAX arrays (numpy has no key dtype)."""
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return x
+    return np.asarray(x)
+
+
 def run_episodes(task: Task, run: Callable, params: PyTree, key: jax.Array, *,
                  num_episodes: int, num_steps: int,
                  mesh: jax.sharding.Mesh | None = None,
@@ -412,8 +420,8 @@ def run_episodes(task: Task, run: Callable, params: PyTree, key: jax.Array, *,
         final, positions = distributed.to_host(final), distributed.to_host(positions)
         records = jax.tree.map(distributed.to_host, records)
     if records is not None:
-        records = jax.tree.map(np.asarray, records)
-        episodes = jax.tree.map(np.asarray, episodes)
+        records = jax.tree.map(_to_numpy, records)
+        episodes = jax.tree.map(_to_numpy, episodes)
     distances = np.linalg.norm(np.asarray(positions) - np.asarray(episodes.goal.position)[:, None],
                                axis=-1)
     final = np.asarray(final)

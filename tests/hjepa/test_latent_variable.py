@@ -325,3 +325,22 @@ def test_reward_free_data_start_anywhere_outside_the_pit():
     # episode starts lie in |x| in [0.34, 0.42]; data starts cover the middle and the top too
     assert np.mean(np.abs(xy[:, 0]) < 0.25) > 0.3
     assert np.mean(xy[:, 1] > 0.1) > 0.1
+
+
+def test_latent_variable_episodes_run_on_windy_cliff_on_the_pairs_of_evaluate():
+    """End to end on the task the model is for (its state carries a PRNG key for the gusts):
+    the episodes run through run_episodes, so a key gives the same start/goal pairs as any
+    other evaluation with that key."""
+    task = tasks.make("windy_cliff")
+    config = dataclasses.replace(TINY_LV, model=dataclasses.replace(TINY, obs_shape=(3,)))
+    params = lv.init(config, jax.random.key(0))
+    key = jax.random.key(3)
+    result, positions = evaluate_lib.evaluate_latent_variable(
+        task, key, config, params, num_episodes=2, num_samples=2, horizon=2, num_steps=3,
+        planner_options=dict(num_samples=4, iterations=1))
+    baseline = evaluate_lib.random_actions(task, key, num_episodes=2, num_steps=3)
+    assert positions.shape == (2, 3, 2) and np.all(np.isfinite(positions))
+    np.testing.assert_array_equal(np.asarray(result.episodes.goal.position),
+                                  np.asarray(jax.vmap(task.reset)(jax.random.split(
+                                      jax.random.split(key)[0], 2)).goal.position))
+    assert result.num_episodes == baseline.num_episodes == 2
