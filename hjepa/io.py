@@ -131,9 +131,15 @@ def last_metrics(run_dir: str) -> dict:
 
 
 def append_metrics(run_dir: str, record: dict) -> None:
-    """Appends one record `{"step": ..., ...}` to the run's metrics."""
-    with open(os.path.join(run_dir, METRICS), "a") as f:
-        f.write(json.dumps(record) + "\n")
+    """Appends one record `{"step": ..., ...}` to the run's metrics, on a line of its own
+    (after half a line left by a kill mid-write, a new line first: readers skip the half)."""
+    with open(os.path.join(run_dir, METRICS), "ab+") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell():
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+        f.write((json.dumps(record) + "\n").encode())
 
 
 def truncate_metrics(run_dir: str, step: int) -> None:

@@ -336,11 +336,10 @@ def test_latent_variable_episodes_run_on_windy_cliff_on_the_pairs_of_evaluate():
     params = lv.init(config, jax.random.key(0))
     key = jax.random.key(3)
     result, positions = evaluate_lib.evaluate_latent_variable(
-        task, key, config, params, num_episodes=2, num_samples=2, horizon=2, num_steps=3,
-        planner_options=dict(num_samples=4, iterations=1))
-    baseline = evaluate_lib.random_actions(task, key, num_episodes=2, num_steps=3)
-    assert positions.shape == (2, 3, 2) and np.all(np.isfinite(positions))
+        task, key, config, params, num_episodes=2, num_samples=1, horizon=1, num_steps=2,
+        planner_options=dict(num_samples=2, iterations=1))
+    assert positions.shape == (2, 2, 2) and np.all(np.isfinite(positions))
+    assert result.num_episodes == 2
     np.testing.assert_array_equal(np.asarray(result.episodes.goal.position),
                                   np.asarray(jax.vmap(task.reset)(jax.random.split(
                                       jax.random.split(key)[0], 2)).goal.position))
-    assert result.num_episodes == baseline.num_episodes == 2

@@ -619,7 +619,8 @@ def _fail_with(monkeypatch, target: str, number: int):
 
 ENVIRONMENT = [
     ("a full disk while collecting", "hjepa.data.atomic_save_npy", errno.ENOSPC,
-     lambda ws: ["collect", "reacher", "--out", ws("new"), "--episodes", "2", "--quiet"],
+     lambda ws: ["collect", "reacher", "--out", ws("new"), "--episodes", "4",
+                 "--episode-length", "10", "--episodes-per-shard", "4", "--quiet"],
      r"error: No space left on device: .*new.partial/actions-00000.npy"),
     ("a full disk writing the run record", "hjepa.data_lib_json", errno.ENOSPC,
      lambda ws: ["train", "--data", ws.data, "--run-dir", ws("r"), *TRAIN_FLAGS],
@@ -707,6 +708,16 @@ def test_a_garbage_line_in_the_metrics_loses_no_record_on_rerun(ws, capsys):
                            capsys)
     assert code == 0, err
     assert snapshot(ws.run)["metrics.jsonl"] == before
+
+
+def test_half_a_metrics_line_left_by_a_kill_swallows_no_later_record(tmp_path):
+    from hjepa import io as hjepa_io
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 10, "loss": 1.0}\n{"step": 2')  # killed mid-write
+    hjepa_io.append_metrics(str(tmp_path), {"step": 20, "loss": 0.5})
+    hjepa_io.append_metrics(str(tmp_path), {"step": 30, "loss": 0.25})
+    assert [r["step"] for r in hjepa_io.read_metrics(str(tmp_path))] == [10, 20, 30]
 
 
 @pytest.mark.parametrize("argv", [
