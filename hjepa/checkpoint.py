@@ -9,7 +9,6 @@ unverified.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from hjepa.io import atomic_write_json, read_json
+from hjepa.io import atomic_write_json, file_sha256, read_json
 
 PyTree = Any
 DIGEST = "hjepa-digest.json"
@@ -41,13 +40,8 @@ def _file_digests(step_dir: str) -> dict[str, str]:
         for name in files:
             path = os.path.join(directory, name)
             relative = os.path.relpath(path, step_dir)
-            if relative == DIGEST:
-                continue
-            sha = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    sha.update(block)
-            digests[relative] = sha.hexdigest()
+            if relative != DIGEST:
+                digests[relative] = file_sha256(path)
     return dict(sorted(digests.items()))
 
 

@@ -36,6 +36,7 @@ from hjepa.io import (  # noqa: F401  (re-exported)
     atomic_write_bytes,
     atomic_write_json,
     check_writable_directory,
+    file_sha256,
 )
 from hjepa.tasks import Task, make
 from hjepa.tasks.policies import (  # noqa: F401  (re-exported)
@@ -324,15 +325,6 @@ def fingerprint(manifest: dict) -> str:
         keys = tuple(k for k in sorted(manifest) if k != "versions")
     content = json.dumps({k: manifest.get(k) for k in keys}, sort_keys=True)
     return hashlib.sha256(content.encode()).hexdigest()[:16]
-
-
-def file_sha256(path: str) -> str:
-    """The SHA-256 hex digest of a file, read in blocks."""
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
 
 
 def verify(dataset: Dataset) -> bool:

@@ -8,6 +8,7 @@ record per logged chunk of training, `{"step": int, <metric>: float, ...}`, in s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
@@ -86,6 +87,15 @@ def check_writable_directory(path: str, *, name: str) -> None:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise ValueError(f"{name}: {ancestor} is not writable (permission denied), so "
                          f"{path} cannot be written")
+
+
+def file_sha256(path: str) -> str:
+    """The SHA-256 hex digest of a file, read in blocks."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
 
 
 def read_json(path: str) -> dict:

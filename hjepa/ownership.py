@@ -122,31 +122,28 @@ def remove_contents(directory: str, kind: str, *, name: str) -> None:
     """Removes what hjepa wrote in `directory` (its marker and lock stay), after
     `check_removable`; the directory itself stays."""
     check_removable(directory, kind, name=name)
-    if not os.path.isdir(directory):
-        return
+    if os.path.isdir(directory):
+        _remove_entries(directory, keep=(MARKER, LOCK))
+
+
+def discard(directory: str) -> None:
+    """Removes everything in `directory` but its lock: for a directory this process created
+    and then failed to fill (a full disk before the first shard or checkpoint), so that a
+    failed first call leaves nothing behind. Best effort: it runs while an error propagates."""
+    with contextlib.suppress(OSError):
+        _remove_entries(directory, keep=(LOCK,))
+
+
+def _remove_entries(directory: str, *, keep: tuple[str, ...]) -> None:
+    """Removes every entry of `directory` but those named in `keep` (links are not followed)."""
     for entry in os.listdir(directory):
-        if entry in (MARKER, LOCK):
+        if entry in keep:
             continue
         path = os.path.join(directory, entry)
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
         else:
             os.remove(path)
-
-
-def discard(directory: str) -> None:
-    """Removes everything in `directory` but its lock: for a directory this process created
-    and then failed to fill (a full disk before the first shard or checkpoint), so that a
-    failed first call leaves nothing behind."""
-    for entry in os.listdir(directory):
-        if entry == LOCK:
-            continue
-        path = os.path.join(directory, entry)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.remove(path)
 
 
 def _holder(path: str) -> str:
