@@ -34,7 +34,7 @@ from benchmarks.split_args import add_split_arguments, results_path
 from hjepa import critic as critic_lib
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
-from hjepa import hierarchy, pipeline, splits
+from hjepa import hierarchy, pipeline, provenance, splits
 from hjepa import io as hjepa_io
 from hjepa import train as train_lib
 from hjepa.model import ModelConfig
@@ -147,8 +147,12 @@ def _write(rows: list[dict], path: str, meta: dict) -> None:
         + ", ".join(f"{k} {v}" for k, v in meta["hardware"].get("versions", {}).items())
         + ".",
         "",
-        "64 held-out start/goal pairs per row (seed 10000, the same pairs for every method of a "
-        "task). Predictor calls per environment step: samples x horizon x iterations summed "
+        "64 held-out start/goal pairs per row ("
+        + ", ".join(sorted({f"{r['pairs']['split']} pairs, seed {r['pairs']['seed']}"
+                            if "pairs" in r else "seed 10000 (now the val pairs)"
+                            for r in rows}))
+        + "; the same pairs for every method of a task). Predictor calls per environment "
+        "step: samples x horizon x iterations summed "
         "over levels, plus the 8 calls of the subgoal rollout; the critic's embeddings (2 per "
         "cost) are not counted and show in ms / step. Train s: world-model optimiser time "
         "(+ the critic's training for + critic rows).",
@@ -289,7 +293,14 @@ def main(argv=None) -> int:
                    "iterations": method.iterations, "critic": method.critic,
                    "train_seconds": seconds + (critic_seconds if method.critic else 0.0),
                    "train_steps": spec.train.steps, "dataset_transitions": transitions,
-                   "load_average": load, "command": meta["command"]}
+                   "load_average": load, "command": meta["command"],
+                   "pairs": splits.describe(args.split, splits.seed(args.split))}
+            row["provenance"] = provenance.record(
+                command=meta["command"],
+                configs={"model": dataclasses.asdict(spec.model),
+                         "train": spec.train.to_dict(), "method": dataclasses.asdict(method),
+                         "critic": dataclasses.asdict(spec.critic) if method.critic else None},
+                pairs={**row["pairs"], "episodes": args.episodes})
             print(json.dumps({k: row[k] for k in ("task", "method", "success_rate",
                                                   "mean_final_distance",
                                                   "ms_per_step_amortised")}), flush=True)

@@ -12,7 +12,7 @@ import math
 import sys
 import textwrap
 
-from hjepa.configs import PLANNER_NAMES, PlannerConfig
+from hjepa.configs import PLANNER_NAMES, PlannerConfig, PolicyConfig
 
 EXAMPLES = {
     "demo": """
@@ -52,6 +52,17 @@ EXAMPLES = {
           hjepa plan --run-dir runs/reacher --episodes 8 --render reacher.html   # Brax viewer
           hjepa plan --run-dir runs/two_rooms_px --episodes 4 --gif px.gif --render-episodes 2
           hjepa plan --run-dir runs/two_rooms_px --critic --noise-std 0.6 --noise-decay 0.5
+          hjepa plan --run-dir runs/reacher --policy          # mode 1: the distilled policy
+          hjepa plan --run-dir runs/reacher --prior --samples 16 --prior-samples 8
+        """,
+    "distill": """
+        examples:
+          hjepa distill --run-dir runs/reacher
+          hjepa distill --run-dir runs/two_rooms --rounds 3 --episodes 128 --samples 128 \
+              --horizon 24 --iterations 3
+        (writes RUN_DIR/policy.json and policy.msgpack; `hjepa plan --policy` acts with it
+        alone, `hjepa plan --prior` plans with it as a proposal; a policy of another
+        configuration is kept unless --overwrite)
         """,
     "critic": """
         examples:
@@ -193,6 +204,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a critic of another configuration in --run-dir")
 
+    p = add("distill", "Distil the planner into a reactive policy over latents (mode 1 from "
+                       "mode 2): the planner labels the states of practice episodes, DAgger-style.")
+    p.add_argument("--run-dir", required=True, help="trained run directory (flat model)")
+    p.add_argument("--rounds", type=int, default=PolicyConfig.rounds,
+                   help="labelling rounds; from the second the policy acts (default: %(default)s)")
+    p.add_argument("--episodes", type=int, default=PolicyConfig.episodes,
+                   help="practice episodes per round (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=PolicyConfig.steps,
+                   help="regression steps of each fit (default: %(default)s)")
+    p.add_argument("--expert-share", type=finite_float, default=PolicyConfig.expert_share,
+                   help="share of the planner's actions in round r: SHARE**r (default: "
+                        "%(default)s)")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--horizon", type=int, default=None, help="the planner that labels: horizon")
+    p.add_argument("--samples", type=int, default=None)
+    p.add_argument("--iterations", type=int, default=None)
+    p.add_argument("--temperature", type=finite_float, default=None)
+    p.add_argument("--noise-std", type=finite_float, default=None)
+    p.add_argument("--noise-decay", type=finite_float, default=None)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a policy of another configuration in --run-dir")
+
     p = add("plan", "Plan closed-loop episodes to held-out goals with MPPI "
                     "(learned model or oracle).")
     p.add_argument("task_name", nargs="?", default=None, metavar="TASK",
@@ -226,6 +259,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--critic", action="store_true", default=None,
                    help="cost: the run's critic (`hjepa critic`) instead of the latent distance "
                         "(a pretrained run measured with its critic uses it by default)")
+    p.add_argument("--policy", action="store_true",
+                   help="act with the run's distilled policy alone (`hjepa distill`), one "
+                        "forward pass a step, no planning (mode 1)")
+    p.add_argument("--prior", action="store_true",
+                   help="plan with the run's distilled policy as a proposal: the plan starts "
+                        "from its rollout and --prior-samples of its noisy rollouts join the "
+                        "samples (mppi, cem; gd starts from it)")
+    p.add_argument("--prior-samples", type=int, default=None,
+                   help="--prior: policy rollouts per iteration (mppi, cem; default 8)")
+    p.add_argument("--prior-noise-std", type=finite_float, default=None,
+                   help="--prior: action noise of those rollouts (default 0.1)")
     p.add_argument("--flat", action="store_true",
                    help="with a hierarchical run: plan with its level 1 alone")
     p.add_argument("--high-horizon", type=int, default=None,
@@ -368,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = getattr(args, "debug", False) or os.environ.get("HJEPA_DEBUG", "") not in ("", "0")
     try:
         commands = {"demo": _demo, "collect": _collect, "train": _train, "critic": _critic,
-                    "plan": _plan, "inspect": _inspect}
+                    "distill": _distill, "plan": _plan, "inspect": _inspect}
         if args.command not in commands:
             return _plugins()[args.command].run(args, lambda text: _say(args, text), _emit_json)
         return commands[args.command](args)
@@ -562,6 +606,52 @@ def _critic(args) -> int:
     return 0
 
 
+def _distill(args) -> int:
+    import dataclasses
+    import os
+
+    from hjepa import distill, hierarchy, ownership, train
+    from hjepa.checkpoint import read_json
+    from hjepa.tasks import make
+
+    model_config, _, params = train.load_run(args.run_dir)
+    if isinstance(model_config, hierarchy.HierarchyConfig):
+        raise ValueError(f"--run-dir: {args.run_dir} holds a hierarchical model; `hjepa "
+                         "distill` distils the planner of a flat model")
+    trained_on = train.read_run_record(args.run_dir)["dataset"]
+    obs_kind = trained_on.get("obs_kind", "state")
+    size = model_config.obs_shape[0] if obs_kind == "pixels" else None
+    task = make(trained_on["task"], obs_kind, image_size=size)
+    config = PolicyConfig(rounds=args.rounds, episodes=args.episodes, steps=args.steps,
+                          expert_share=args.expert_share, seed=args.seed)
+    config.validate()
+    planner = PlannerConfig()
+    if args.horizon is not None:
+        planner = planner.replace(horizon=args.horizon)
+    planner = planner.replace(**{name: getattr(args, flag) for flag, name in PLAN_FLAGS.items()})
+    planner.validate()
+    existing = os.path.join(args.run_dir, distill.POLICY_RECORD)
+    if os.path.exists(existing) and not args.overwrite:
+        kept = read_json(existing)
+        if (kept.get("config") != json.loads(json.dumps(dataclasses.asdict(config)))
+                or kept.get("planner") != json.loads(json.dumps(dataclasses.asdict(planner)))):
+            raise ValueError(f"--run-dir: {args.run_dir} holds a policy of another "
+                             "configuration; pass --overwrite to replace it")
+        _say(args, f"policy in {args.run_dir}: already distilled with this configuration")
+        return 0
+    with ownership.locked(args.run_dir, name="--run-dir"):
+        params_policy, record = distill.distill(task, model_config, params, planner, config,
+                                                log=lambda line: _say(args, line))
+        distill.save(args.run_dir, config, planner, params_policy, record)
+    summary = {"run_dir": args.run_dir, "policy": dataclasses.asdict(config), **record}
+    if args.json:
+        _emit_json(summary)
+    else:
+        _say(args, f"policy in {args.run_dir} ({record['seconds']:.0f} s); final loss "
+                   f"{record['rounds'][-1]['final_loss']:.4g}")
+    return 0
+
+
 # `hjepa plan` flags (dest names) -> where they live in a `hjepa.configs.PlannerConfig`.
 PLAN_FLAGS = {"samples": "num_samples", "iterations": "iterations",
               "temperature": "temperature", "noise_std": "noise_std",
@@ -701,6 +791,19 @@ def _plan(args) -> int:
                             splits.seed(args.split) if args.seed is None else args.seed)
     args.seed = pairs["seed"]
     _, options = _planner_and_options(args)
+    for flag, name in (("prior_samples", "proposal_samples"),
+                       ("prior_noise_std", "proposal_noise_std")):
+        if getattr(args, flag) is not None:
+            if not args.prior:
+                raise ValueError(f"--{flag.replace('_', '-')}: goes with --prior")
+            if args.planner not in ("mppi", "cem"):
+                raise ValueError(f"--{flag.replace('_', '-')}: --planner {args.planner} takes "
+                                 "no policy rollouts (mppi and cem do)")
+            options[name] = getattr(args, flag)
+    if args.prior and args.planner in ("mppi", "cem"):
+        options.setdefault("proposal_samples", 8)
+    if args.prior and args.planner == "beam":
+        raise ValueError("--prior: beam search takes no proposal (mppi, cem and gd do)")
     settings = PlannerConfig(  # what the flags say, in the one planner config
         planner=args.planner, horizon=args.horizon, options=tuple(sorted(options.items())),
         high_horizon=args.high_horizon,
@@ -750,13 +853,30 @@ def _plan(args) -> int:
 
             critic = critic_lib.load(args.run_dir, model_config.latent_size)
             model = f"{model}, critic"
+        policy = None
+        if args.policy or args.prior:
+            if args.policy and args.prior:
+                raise ValueError("--policy: acts with the policy alone; --prior plans with it; "
+                                 "give one")
+            if hierarchical:
+                raise ValueError("--policy/--prior: the distilled policy acts on a flat model; "
+                                 "pass --flat to plan level 1 alone")
+            from hjepa import distill
+            from hjepa import policy as policy_lib
+
+            policy_config, policy_params = distill.load(
+                args.run_dir, model_config.latent_size, model_config.action_size)
+            policy = (policy_lib.Act.of(policy_config, task.action_low, task.action_high),
+                      policy_params)
+            model = f"{model}, {'policy alone' if args.policy else 'policy prior'}"
         if hierarchical and args.planner != "mppi":
             raise ValueError(f"--planner: hierarchical runs plan with mppi at every level, "
                              f"got {args.planner!r} (pass --flat to plan level 1 alone)")
         result = pipeline.evaluate_learned(task, jax.random.key(args.seed), model_config,
                                            params, settings, num_episodes=args.episodes,
                                            critic=critic, mesh=mesh,
-                                           record=_recorder(args, task))
+                                           record=_recorder(args, task), policy=policy,
+                                           policy_alone=args.policy)
     if not _is_main():
         return 0
     summary = {"task": task.name, "model": model, **result.summary(), **pairs,

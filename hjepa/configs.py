@@ -456,6 +456,52 @@ class LatentVariableConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PolicyConfig:
+    """A goal-conditioned policy over latents (`hjepa.policy`) and how it is distilled from
+    the planner (`hjepa.distill`). Hashable.
+
+    Attributes:
+      hidden: hidden layer sizes of the MLP [z, g - z] -> action.
+      steps, batch_size, learning_rate, seed: each fit on the labels gathered so far.
+      rounds: labelling rounds: the planner acts in round 0; from round 1 the policy fitted
+        so far acts, with the planner's action taken at a share `expert_share ** round` of
+        the steps (DAgger), and the planner labels every visited state.
+      episodes: practice episodes per round (start/goal pairs of `hjepa.splits.practice_key`,
+        never evaluated on).
+      expert_share: see `rounds` (in [0, 1]).
+    """
+
+    hidden: tuple[int, ...] = (256, 256)
+    steps: int = 3000
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    seed: int = 0
+    rounds: int = 2
+    episodes: int = 64
+    expert_share: float = 0.5
+
+    def validate(self) -> None:
+        for name in ("steps", "batch_size", "rounds", "episodes"):
+            check_positive_int(name, getattr(self, name))
+        if not self.hidden or any(not is_int(h) or h <= 0 for h in self.hidden):
+            raise ValueError(f"hidden: expected positive layer sizes, got {self.hidden!r}")
+        check_positive_number("learning_rate", self.learning_rate)
+        check_nonnegative_number("expert_share", self.expert_share)
+        if self.expert_share > 1:
+            raise ValueError(f"expert_share: expected a share in [0, 1], got "
+                             f"{self.expert_share!r}")
+        if not is_int(self.seed) or self.seed < 0:
+            raise ValueError(f"seed: expected a non-negative integer, got {self.seed!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PolicyConfig:
+        """A `PolicyConfig` from its JSON form (lists back to tuples)."""
+        data = dict(data)
+        data["hidden"] = tuple(data["hidden"])
+        return cls(**data)
+
+
+@dataclasses.dataclass(frozen=True)
 class PlannerConfig:
     """How closed-loop evaluation plans: the one place of the planner settings that the CLI,
     the demo, the shipped runs and the benchmarks use. Hashable.

@@ -92,15 +92,21 @@ class DistanceRecorder:
 
 def _episode_fn(task: Task, planner: Callable, options: dict, horizon: int,
                 model_config: ModelConfig | None, num_steps: int, terminal_weight: float,
-                record: Callable | None = None, critic=None):
+                record: Callable | None = None, critic=None, policy_act: Callable | None = None):
     """Builds `(params, episode, key) -> (final distance, positions [T, P])` for one episode
     (with `record`: `(final distance, (positions [T, P], records))`). With `critic` (a
-    `hjepa.critic.CriticConfig`) params is the pair (model params, critic params)."""
+    `hjepa.critic.CriticConfig`) params is the pair (model params, critic params); with
+    `policy_act` (a `hjepa.policy.Act`) the pair (those params, policy params), and the
+    planner gets the policy as its `proposal`."""
     init_actions = jnp.zeros((horizon, task.action_size))
     low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
     family = None if model_config is None else world_model.of(model_config)
 
     def run(params, episode, key):
+        proposal = None
+        if policy_act is not None:
+            params, policy_params = params
+            proposal = planners.Proposal(policy_act, policy_params)
         if family is None:
             problem = task.oracle_problem(episode.state, episode.goal)
             observe = planners.identity_observe
@@ -114,7 +120,7 @@ def _episode_fn(task: Task, planner: Callable, options: dict, horizon: int,
         result = planners.mpc(
             problem, init_actions, key, env_step=task.dynamics, env_params=task.env_params,
             env_state=episode.state, num_steps=num_steps, observe=observe, planner=planner,
-            planner_options=options, record=DistanceRecorder(task, record),
+            planner_options=options, record=DistanceRecorder(task, record), proposal=proposal,
         )
         return task.distance(result.final_state, episode.goal), result.records
 
@@ -136,6 +142,7 @@ def evaluate(
     terminal_weight: float = 4.0,
     record: Callable | None = None,
     critic: tuple[Any, PyTree] | None = None,
+    policy: tuple[Callable, PyTree] | None = None,
 ) -> EvalResult:
     """Runs `num_episodes` batched closed-loop episodes on held-out start/goal pairs.
 
@@ -152,6 +159,10 @@ def evaluate(
 
     `critic`, `(hjepa.critic.CriticConfig, critic params)` trained on the model's latents,
     makes the learned steps to go the planning cost instead of the latent distance.
+
+    `policy`, `(hjepa.policy.Act, policy params)` (`hjepa.distill`), is the planner's
+    proposal at every step (MPPI, CEM and gradient descent take one); with
+    `planner=planners.policy_only` the policy alone acts (mode 1).
 
     `record`, a hashable `env_state -> pytree` (e.g. `hjepa.visualize.FrameRecorder`), is
     kept after each step of every episode in `EvalResult.records` (leading axes [N, T]),
@@ -173,10 +184,18 @@ def evaluate(
         distributed.check_divisible(mesh, num_episodes, "num_episodes")
     num_steps = task.episode_length if num_steps is None else num_steps
     critic_config, critic_params = critic if critic is not None else (None, None)
+    if policy is not None and model_config is None:
+        raise ValueError("policy: a policy acts on the learned model's latents; got no "
+                         "model_config")
+    if planner is planners.policy_only and policy is None:
+        raise ValueError("planner: policy_only acts with a policy; got policy=None")
+    policy_act, policy_params = policy if policy is not None else (None, None)
     run = _episode_fn(task, planner, dict(planner_options or {}), horizon, model_config, num_steps,
-                      float(terminal_weight), record, critic_config)
+                      float(terminal_weight), record, critic_config, policy_act)
     if critic_config is not None:
         params = (params, critic_params)
+    if policy_act is not None:
+        params = (params, policy_params)
     return run_episodes(task, run, params, key, num_episodes=num_episodes, num_steps=num_steps,
                         mesh=mesh)
 

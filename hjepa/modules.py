@@ -10,16 +10,20 @@ import jax.numpy as jnp
 
 
 class MLP(nn.Module):
-    """A multi-layer perceptron: [..., I] -> [..., out_size], LayerNorm + GELU between layers."""
+    """A multi-layer perceptron: [..., I] -> [..., out_size], LayerNorm + GELU between layers
+    (GELU alone with `layer_norm=False`, for outputs that must scale with the input, such as
+    a policy's action with the distance to its goal)."""
 
     hidden_sizes: Sequence[int]
     out_size: int
+    layer_norm: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for size in self.hidden_sizes:
             x = nn.Dense(size)(x)
-            x = nn.LayerNorm()(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
             x = nn.gelu(x)
         return nn.Dense(self.out_size)(x)
 

@@ -34,8 +34,8 @@ LOCK = ".hjepa-lock"
 # Entries hjepa writes in a directory of each kind (glob patterns), besides MARKER and LOCK.
 KNOWN_ENTRIES = {
     "run": ("config.json", "metrics.jsonl", "tb", "checkpoints", "corrupt-checkpoints",
-            "critic.json", "critic.msgpack", "training_curves.png", "evaluation.json",
-            "*.tmp-*"),
+            "critic.json", "critic.msgpack", "policy.json", "policy.msgpack",
+            "training_curves.png", "evaluation.json", "*.tmp-*"),
     "dataset": ("manifest.json", "collect-config.json", "obs-*.npy", "actions-*.npy",
                 "*.tmp-*"),
     "demo": ("data", "data.partial", "run", "results.json", ".hjepa-replaced-*", "*.tmp-*"),

@@ -22,6 +22,7 @@ from typing import Any
 
 import jax
 
+import planners
 from hjepa import data as data_lib
 from hjepa import evaluate as evaluate_lib
 from hjepa import train as train_lib
@@ -73,22 +74,35 @@ def evaluate_learned(task: Task, key: jax.Array, model_config, params: PyTree,
                      planner: PlannerConfig, *, num_episodes: int,
                      critic: tuple[Any, PyTree] | None = None,
                      mesh: jax.sharding.Mesh | None = None,
-                     record: Callable | None = None) -> evaluate_lib.EvalResult:
+                     record: Callable | None = None,
+                     policy: tuple[Callable, PyTree] | None = None,
+                     policy_alone: bool = False) -> evaluate_lib.EvalResult:
     """Closed-loop planning with a learned world model as `planner` says: a flat model with
     `planner.planner` over `planner.horizon` steps; a hierarchy with MPPI at every level
     (`high_horizon` macro-actions and `high_options` above, `horizon` and `options` at level
     1, `snap_radius`).
+
+    `policy`, `(hjepa.policy.Act, params)` (`hjepa.distill`): the flat planner's proposal, or
+    with `policy_alone` the only actor (mode 1, `planners.policy_only`).
 
     Raises:
       ValueError: a planner a hierarchy cannot plan with, or a critic for a hierarchy.
     """
     planner.validate()
     levels = world_model.of(model_config).num_levels
+    if policy_alone and policy is None:
+        raise ValueError("policy_alone: acting with the policy alone needs a policy")
     if levels == 1:
+        function, options = planner.function(), planner.kwargs()
+        if policy_alone:
+            function, options = planners.policy_only, {}
         return evaluate_lib.evaluate(
             task, key, num_episodes=num_episodes, model_config=model_config, params=params,
-            planner=planner.function(), planner_options=planner.kwargs(),
-            horizon=planner.horizon, mesh=mesh, record=record, critic=critic)
+            planner=function, planner_options=options, horizon=planner.horizon, mesh=mesh,
+            record=record, critic=critic, policy=policy)
+    if policy is not None:
+        raise ValueError("policy: a distilled policy acts on a flat model (a hierarchy's level "
+                         "1: plan it flat)")
     if planner.planner != "mppi":
         raise ValueError(f"planner: hierarchical models plan with mppi at every level, got "
                          f"{planner.planner!r}")

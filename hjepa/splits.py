@@ -20,6 +20,8 @@ from __future__ import annotations
 
 SEEDS = {"val": 10_000, "test": 424_242}
 SPLITS = tuple(SEEDS)
+# Practice pairs (distillation's labelling episodes, `hjepa.distill`): never evaluated on.
+PRACTICE_SEED = 5_150
 
 
 def seed(split: str) -> int:
@@ -34,6 +36,14 @@ def key(split: str):
     import jax
 
     return jax.random.key(seed(split))
+
+
+def practice_key(round_index: int = 0):
+    """The key of the practice start/goal pairs of one distillation round (never a `val` or
+    `test` pair's seed)."""
+    import jax
+
+    return jax.random.fold_in(jax.random.key(PRACTICE_SEED), round_index)
 
 
 def describe(split: str | None, seed_value: int) -> dict:

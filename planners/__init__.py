@@ -11,6 +11,9 @@ keyword-only hyperparameters with defaults, and is jit-compiled with them static
 - `cem`: the cross-entropy method, with iCEM's coloured noise and kept elites.
 - `beam_search`: breadth-first search keeping the best prefixes.
 
+A `Proposal` (a policy) warm-starts MPPI, CEM and gradient descent and adds its rollouts
+to their samples (`planners.proposal`).
+
 `mpc` runs any of them in a closed loop as one `lax.scan`; `hierarchical_plan` and
 `hierarchical_mpc` stack them into levels, each planning toward the subgoal of the one above.
 """
@@ -27,12 +30,14 @@ from planners.hierarchical import (
 )
 from planners.mpc import MPCResult, identity_observe, mpc, record_nothing, shift_actions
 from planners.mppi import mppi
+from planners.proposal import Proposal, policy_only
 
 __all__ = [
     "HierarchicalPlan",
     "MPCResult",
     "Plan",
     "Problem",
+    "Proposal",
     "beam_search",
     "cem",
     "colored_noise",
@@ -42,6 +47,7 @@ __all__ = [
     "identity_observe",
     "mpc",
     "mppi",
+    "policy_only",
     "record_nothing",
     "replace_goal",
     "rollout",

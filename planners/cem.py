@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from planners import base
+from planners import proposal as proposal_lib
 from planners.base import Plan, Problem
+from planners.proposal import Proposal
 
 
 def cem(
@@ -26,6 +28,9 @@ def cem(
     noise_beta: float = 0.0,
     keep_elites: int = 0,
     init_elites: jax.Array | None = None,
+    proposal: Proposal | None = None,
+    proposal_samples: int = 16,
+    proposal_noise_std: float = 0.1,
 ) -> Plan:
     """Plans by the cross-entropy method, with iCEM's options.
 
@@ -57,6 +62,12 @@ def cem(
         MPC step's `info["elites"]`, shifted), best first; the first `keep_elites` join the
         first iteration's population. Rows with a non-finite entry are empty slots. None:
         none are carried. `planners.mpc` passes them automatically.
+      proposal: a policy (`planners.Proposal`) or None. Given, the mean starts from its
+        rollout when that costs less than `init_actions`, and each iteration adds
+        `proposal_samples` closed-loop rollouts of it, with Gaussian action noise of
+        `proposal_noise_std`, to the population the elites are chosen from.
+      proposal_samples: policy rollouts per iteration (>= 0; used with a proposal).
+      proposal_noise_std: their action noise (>= 0).
 
     Returns:
       A `Plan` with actions [H, A] inside the bounds, its cost [], the best cost after each
@@ -79,6 +90,9 @@ def cem(
     noise_beta = base.check_nonnegative("noise_beta", noise_beta)
     keep_elites = base.check_nonnegative_integer("keep_elites", keep_elites)
     base.check_at_most("keep_elites", keep_elites, "num_elites", num_elites)
+    proposal_lib.check(proposal, problem)
+    proposal_samples = base.check_nonnegative_integer("proposal_samples", proposal_samples)
+    proposal_noise_std = base.check_nonnegative("proposal_noise_std", proposal_noise_std)
     horizon, action_size = jnp.shape(init_actions)
     if init_elites is not None:
         if jnp.ndim(init_elites) != 3 or jnp.shape(init_elites)[1:] != (horizon, action_size):
@@ -92,6 +106,9 @@ def cem(
         base.float_actions(init_actions),
         key,
         init_elites,
+        proposal,
+        proposal_samples=proposal_samples if proposal is not None else 0,
+        proposal_noise_std=proposal_noise_std,
         num_samples=num_samples,
         num_elites=num_elites,
         iterations=iterations,
@@ -150,14 +167,18 @@ def _refit(elites: jax.Array, costs: jax.Array) -> tuple[jax.Array, jax.Array, j
 @functools.partial(
     jax.jit,
     static_argnames=("num_samples", "num_elites", "iterations", "noise_std", "min_std",
-                     "smoothing", "noise_beta", "keep_elites"),
+                     "smoothing", "noise_beta", "keep_elites", "proposal_samples",
+                     "proposal_noise_std"),
 )
 def _cem(
     problem: Problem,
     init_actions: jax.Array,  # [H, A]
     key: jax.Array,
     init_elites: jax.Array | None,  # [E, H, A], NaN rows are empty slots; None: none
+    proposal: Proposal | None,
     *,
+    proposal_samples: int,
+    proposal_noise_std: float,
     num_samples: int,
     num_elites: int,
     iterations: int,
@@ -169,6 +190,8 @@ def _cem(
 ) -> Plan:
     horizon, action_size = init_actions.shape
     mean0 = base.sanitize_actions(problem, init_actions)  # [H, A]
+    if proposal is not None:
+        mean0 = proposal_lib.warm_start(problem, proposal, mean0)
     std0 = jnp.full_like(mean0, noise_std)  # [H, A]
     if init_elites is None:
         init_elites = jnp.full((keep_elites, horizon, action_size), jnp.nan, mean0.dtype)
@@ -186,6 +209,13 @@ def _cem(
         population = jnp.concatenate([samples, kept])  # [N + keep, H, A]
         costs = base.batch_total_cost(problem, population)  # [N + keep]
         costs = costs.at[num_samples:].set(jnp.where(kept_valid, costs[num_samples:], jnp.inf))
+        if proposal_samples > 0:  # policy rollouts join the population, scored as rolled out
+            policy_noise = proposal_noise_std * jax.random.normal(
+                jax.random.fold_in(iter_key, 1), (proposal_samples, horizon, action_size),
+                mean.dtype)
+            proposed, proposed_costs = proposal_lib.rollouts(problem, proposal, policy_noise)
+            population = jnp.concatenate([population, proposed])  # [N + keep + P, H, A]
+            costs = jnp.concatenate([costs, proposed_costs])
         best_actions, best_cost = base.keep_best(best_actions, best_cost, population, costs)
         neg_elite_costs, index = jax.lax.top_k(-costs, num_elites)  # best first
         elites, elite_costs = population[index], -neg_elite_costs  # [K, H, A], [K]

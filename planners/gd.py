@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from planners import base
+from planners import proposal as proposal_lib
 from planners.base import Plan, Problem
+from planners.proposal import Proposal
 
 
 def gradient_descent(
@@ -22,6 +24,7 @@ def gradient_descent(
     learning_rate: float = 0.05,
     optimizer: optax.GradientTransformation | None = None,
     noise_std: float = 0.3,
+    proposal: Proposal | None = None,
 ) -> Plan:
     """Plans by projected gradient descent on the action sequence.
 
@@ -43,6 +46,8 @@ def gradient_descent(
       optimizer: any `optax.GradientTransformation` (static: pass the same object to
         every call, or it recompiles); None means `optax.adam(learning_rate)`.
       noise_std: standard deviation of the perturbation of candidates 1.. (>= 0).
+      proposal: a policy (`planners.Proposal`) or None. Given, the candidates start from its
+        rollout instead of `init_actions` when that costs less (`planners.proposal`).
 
     Returns:
       A `Plan` with actions [H, A] inside the bounds, its cost [], the best cost after each
@@ -58,6 +63,7 @@ def gradient_descent(
     num_candidates = base.check_positive("num_candidates", num_candidates)
     learning_rate = base.check_positive("learning_rate", learning_rate, integer=False)
     noise_std = base.check_nonnegative("noise_std", noise_std)
+    proposal_lib.check(proposal, problem)
     if optimizer is not None:
         if not (callable(getattr(optimizer, "init", None))
                 and callable(getattr(optimizer, "update", None))):
@@ -75,6 +81,7 @@ def gradient_descent(
         problem,
         base.float_actions(init_actions),
         key,
+        proposal,
         iterations=iterations,
         num_candidates=num_candidates,
         learning_rate=learning_rate,
@@ -106,6 +113,7 @@ def _gradient_descent(
     problem: Problem,
     init_actions: jax.Array,  # [H, A]
     key: jax.Array,
+    proposal: Proposal | None,
     *,
     iterations: int,
     num_candidates: int,
@@ -115,6 +123,8 @@ def _gradient_descent(
 ) -> Plan:
     optimizer = optax.adam(learning_rate) if optimizer is None else optimizer
     start = base.sanitize_actions(problem, init_actions)  # [H, A]
+    if proposal is not None:
+        start = proposal_lib.warm_start(problem, proposal, start)
     noise = noise_std * jax.random.normal(key, (num_candidates, *start.shape), start.dtype)
     noise = noise.at[0].set(0.0)  # the initial sequence itself is always a candidate
     candidates = base.clip_actions(problem, start[None] + noise)  # [C, H, A]

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from planners import base
 from planners.base import Problem
 from planners.mppi import mppi
+from planners.proposal import Proposal
 
 PyTree = Any
 
@@ -64,6 +65,7 @@ def mpc(
     planner: Callable = mppi,
     planner_options: dict | None = None,
     record: Callable = record_nothing,
+    proposal: Proposal | None = None,
 ) -> MPCResult:
     """Runs one closed-loop episode: observe, plan, act the first action, repeat.
 
@@ -89,6 +91,8 @@ def mpc(
         them back, shifted, as `init_elites=` (NaN at the first step: no elites yet).
       planner_options: keyword hyperparameters for `planner` (hashable values).
       record: `env_state -> pytree` kept after each step (e.g. a position), for analysis.
+      proposal: a policy (`planners.Proposal`) passed to the planner at every step as
+        `proposal=` (MPPI, CEM and gradient descent take one), or None.
 
     Returns:
       An `MPCResult`.
@@ -109,12 +113,16 @@ def mpc(
         raise ValueError(
             f"planner_options: expected a dict of hashable values, got {options!r}"
         ) from error
+    if proposal is not None and not isinstance(proposal, Proposal):
+        raise ValueError(f"proposal: expected a planners.Proposal or None, got "
+                         f"{type(proposal).__name__}")
     return _mpc(
         problem,
         base.float_actions(init_actions),
         key,
         env_params,
         env_state,
+        proposal,
         env_step=env_step,
         num_steps=num_steps,
         observe=observe,
@@ -128,13 +136,15 @@ def mpc(
     jax.jit,
     static_argnames=("env_step", "num_steps", "observe", "planner", "options", "record"),
 )
-def _mpc(problem, init_actions, key, env_params, env_state, *, env_step, num_steps, observe,
-         planner, options, record):
+def _mpc(problem, init_actions, key, env_params, env_state, proposal, *, env_step, num_steps,
+         observe, planner, options, record):
     options = dict(options)
 
     def plan(problem, env_state, warm_start, elites, step_key):
         step_problem = problem.replace(init_state=observe(problem.params, env_state))
         extra = {} if elites is None else {"init_elites": elites}
+        if proposal is not None:
+            extra["proposal"] = proposal
         return planner(step_problem, warm_start, step_key, **options, **extra)
 
     # Planners that report elites (CEM/iCEM) get them back, shifted, at the next step.

@@ -260,3 +260,26 @@ def brute_force(problem: Problem, action_set, horizon: int) -> tuple[np.ndarray,
     costs = np.asarray(jax.jit(batch_total_cost)(problem, sequences))
     best = int(np.argmin(costs))
     return np.asarray(sequences[best]), float(costs[best])
+
+
+def lqr_gain(params: LQParams, iterations: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """The infinite-horizon LQR solution (float64) by iterating the Riccati recursion.
+
+    With Qf set to the returned P the finite-horizon optimum of any horizon is the stationary
+    feedback u = -K x, so a policy that knows K proposes the optimal plan.
+
+    Returns:
+      (P [N, N], K [M, N]).
+    """
+    a, b, q, r, _ = (np.asarray(x, np.float64) for x in params)
+    p = q
+    for _ in range(iterations):
+        gain = np.linalg.solve(r + b.T @ p @ b, b.T @ p @ a)
+        p = q + a.T @ p @ (a - b @ gain)
+    return p, np.linalg.solve(r + b.T @ p @ b, b.T @ p @ a)
+
+
+def linear_feedback(gain: jax.Array, problem_params, state: jax.Array) -> jax.Array:
+    """A `planners.Proposal` act: u = -K x, with K [M, N] its params."""
+    del problem_params
+    return -gain @ state

@@ -20,7 +20,7 @@ from hjepa import cli, splits, tasks
 from hjepa import evaluate as evaluate_lib
 from hjepa import train as train_lib
 
-COMMANDS = ("demo", "collect", "train", "critic", "plan", "bench", "inspect")
+COMMANDS = ("demo", "collect", "train", "critic", "distill", "plan", "bench", "inspect")
 
 
 def test_help_lists_the_commands(capsys):

@@ -37,8 +37,10 @@ LAYERS = {
     "hjepa.tasks.ant_maze": 3, "hjepa.tasks.windy": 3, "hjepa.tasks.policies": 3,
     "hjepa.data": 3,
     "hjepa.losses": 4, "hjepa.model": 4, "hjepa.cost": 4, "hjepa.critic": 4,
-    "hjepa.hierarchy": 4, "hjepa.latent_variable": 4, "hjepa.world_model": 4,
-    "hjepa.train": 5, "hjepa.evaluate": 5, "hjepa.visualize": 5, "hjepa.inspection": 5,
+    "hjepa.hierarchy": 4, "hjepa.latent_variable": 4, "hjepa.policy": 4,
+    "hjepa.world_model": 4,
+    "hjepa.train": 5, "hjepa.evaluate": 5, "hjepa.distill": 5, "hjepa.visualize": 5,
+    "hjepa.inspection": 5,
     "hjepa.demo": 6, "hjepa.pipeline": 6,
     "hjepa.cli": 7, "hjepa.__main__": 7, "hjepa": 7,
 }
