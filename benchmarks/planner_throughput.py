@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import datetime
 import functools
-import json
 import os
 import platform
 import statistics
@@ -37,7 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import planners
-from hjepa import sysinfo
+from hjepa import provenance, sysinfo
+from hjepa.io import atomic_write_bytes, atomic_write_json
 
 LATENT, ACTION, HIDDEN = 64, 2, 256
 
@@ -498,13 +498,14 @@ def main(argv: list[str] | None = None, *, only: tuple[str, ...] | None = None) 
         peak, size = peak_end, size_end
     result = {"environment": env, "quick": args.quick, "horizon": horizon, "batch": batch,
               "repeats": repeats, "batched_repeats": batched_repeats, "matmul_size": size,
-              "matmul_peak_flops": peak, "rows": rows}
+              "matmul_peak_flops": peak, "rows": rows,
+              "provenance": provenance.record(configs={"cases": [
+                  {"planner": r["planner"], "options": r["options"], "mode": r["mode"]}
+                  for r in rows]})}
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        atomic_write_json(args.json, result)
     if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(markdown(result))
+        atomic_write_bytes(args.markdown, markdown(result).encode())
     return result
 
 

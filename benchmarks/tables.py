@@ -310,10 +310,85 @@ def task_suite_test_cpu() -> str:
     return "\n".join(lines)
 
 
+def planner_throughput() -> str:
+    """Every planner against a hand-written jitted version of the same algorithm, same process
+    (benchmarks/planner_throughput.py), on each machine it was measured on."""
+    lines = ["| machine | planner | problems | ms per call | ratio to the yardstick | plans / s | "
+             "share of the matmul peak |", "|---|---|---|---|---|---|---|"]
+    notes = []
+    for name, machine in (("planner_throughput_cpu.json", "2 CPU cores"),
+                          ("planner_throughput_h200.json", "NVIDIA H200")):
+        data = _load(name)
+        for r in data["rows"]:
+            lines.append(f"| {machine} | {r['planner']} | {r['problems']} | "
+                         f"{1e3 * r['planners_s']:.1f} | {r['ratio']:.2f}x | "
+                         f"{r['plans_per_s']:.3g} | {100 * r['fraction_of_peak']:.1f}% |")
+        p, env = data["provenance"], data["environment"]
+        how = " (commit recovered from git history)" if p.get("reconstructed") else ""
+        notes.append(f"{machine}: measured at {_commit(p)}{how} on {env['date'][:10]}, jax "
+                     f"{env['jax']}, load average {env['load_average_1min']:.1f} at the start "
+                     f"(`{name}`)")
+    lines.append("")
+    lines.append("Horizon 16; MPPI and CEM 1024 samples x 6 iterations, gradient descent 32 "
+                 "candidates x 64 steps, beam search width 64 x branching 16 x 6; a residual MLP "
+                 "predictor (64 + 2 -> 256 -> 256 -> 64). " + "; ".join(notes) + ".")
+    return "\n".join(lines)
+
+
+def reacher_planners() -> str:
+    """Every planner on reacher with a demo-sized model (benchmarks/reacher_planners.py),
+    measured on the pairs of seed 10000 (now `val`), one NVIDIA H200 and 2 CPU cores."""
+    lines = ["| machine | model | planner | success, `val` pairs (seed 10000) (95% CI) | "
+             "calls / step | ms / step | measured at |", "|---|---|---|---|---|---|---|"]
+    for name, machine in (("reacher_planners_h200.json", "NVIDIA H200"),
+                          ("reacher_planners_cpu.json", "2 CPU cores")):
+        for r in _load(name)["rows"]:
+            lines.append(f"| {machine} | {r['model']} | "
+                         f"{PLANNER_NAMES.get(r['planner'], r['planner'])} | {_rate_of(r)} | "
+                         f"{r['calls_per_step']:,} | {r['ms_per_step_amortised']:.2f} | "
+                         f"{_commit(r['provenance'])} |")
+    lines.append("")
+    lines.append("From `benchmarks/results/reacher_planners_{h200,cpu}.json` (commits recovered "
+                 "from git history; a demo model of that commit, trained on the machine). These "
+                 "rows predate the `val`/`test` split and were not re-measured on `test`; the "
+                 "same planners on `test` pairs are in the benchmark suite's table below.")
+    return "\n".join(lines)
+
+
+def distill_test_cpu() -> str:
+    """Planner alone, policy alone and planner + policy prior (benchmarks/distill.py) on the
+    test pairs, against network calls per step."""
+    data = _load("distill_test_cpu.json")
+    lines = ["| task | acting with | success on `test` pairs (95% CI) | network calls / step | "
+             "fewer calls | ms / step | less time |", "|---|---|---|---|---|---|---|"]
+    for entry in data["tasks"]:
+        for r in entry["rows"]:
+            lines.append(f"| {entry['task']} | {r['method']} | {_rate_of(r)} | "
+                         f"{r['calls_per_step']:,} | {r['calls_ratio']:.1f}x | "
+                         f"{r['ms_per_step_amortised']:.2f} | {r['time_ratio']:.1f}x |")
+    lines.append("")
+    for entry in data["tasks"]:
+        p = entry["rows"][0]["provenance"]
+        rounds = entry["distill"]["rounds"]
+        source = (f"the shipped run `{entry['pretrained']}`" if entry.get("pretrained")
+                  else "the demo's run")
+        lines.append(f"- {entry['task']} ({source}): distilled in "
+                     f"{entry['distill']['seconds']:.0f} s ({len(rounds)} rounds, "
+                     f"{sum(r['labels'] for r in rounds):,} planner decisions); measured at "
+                     f"{_commit(p)}, {sysinfo.describe(p['hardware'])}, "
+                     f"{p['pairs']['split']} pairs (seed {p['pairs']['seed']}).")
+    lines.append("")
+    lines.append("From `benchmarks/results/distill_test_cpu.json` (`python -m benchmarks.distill "
+                 "--split test ...`); the budgets were chosen on the `val` pairs "
+                 "(`distill_val_cpu.json`).")
+    return "\n".join(lines)
+
+
 TABLES = {"pretrained_test_cpu": pretrained_test_cpu, "demo_cpu": demo_cpu,
           "bench_quick_cpu": bench_quick_cpu,
           "latent_variable_test_cpu": latent_variable_test_cpu,
-          "hierarchy_test_cpu": hierarchy_test_cpu, "task_suite_test_cpu": task_suite_test_cpu}
+          "hierarchy_test_cpu": hierarchy_test_cpu, "task_suite_test_cpu": task_suite_test_cpu,
+          "planner_throughput": planner_throughput, "reacher_planners": reacher_planners}
 
 
 def render(text: str) -> str:
