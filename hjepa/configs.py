@@ -476,8 +476,8 @@ class PolicyConfig:
     batch_size: int = 256
     learning_rate: float = 1e-3
     seed: int = 0
-    rounds: int = 2
-    episodes: int = 64
+    rounds: int = 3
+    episodes: int = 128
     expert_share: float = 0.5
 
     def validate(self) -> None:

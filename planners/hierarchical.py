@@ -29,6 +29,7 @@ from planners import base
 from planners.base import Plan, Problem
 from planners.mpc import MPCResult, record_nothing, shift_actions
 from planners.mppi import mppi
+from planners.proposal import Proposal
 
 PyTree = Any
 
@@ -131,6 +132,7 @@ def hierarchical_plan(
     planner: Callable | Sequence[Callable] = mppi,
     planner_options: dict | Sequence[dict] | None = None,
     subgoal_step: int = 0,
+    proposals: Sequence[Proposal | None] | None = None,
 ) -> HierarchicalPlan:
     """Plans every level, top first, each toward the subgoal the level above predicts.
 
@@ -146,6 +148,9 @@ def hierarchical_plan(
         L of them.
       subgoal_step: which predicted state of a level's plan becomes the goal below (0: the
         state after its first action).
+      proposals: L policies (`planners.Proposal`) or None entries, top first, each passed to
+        its level's planner as `proposal=` (its problem's params hold the subgoal the level
+        above set); None: none at any level.
 
     Returns:
       A `HierarchicalPlan`; `.actions` [H_bottom, A] are the primitive actions.
@@ -154,12 +159,26 @@ def hierarchical_plan(
     key = base.typed_key(key)
     setters, planners_, options = _static_per_level(len(levels), set_goal, planner,
                                                     planner_options)
+    proposals = _check_proposals(proposals, len(levels))
     return _hierarchical_plan(tuple(levels), tuple(base.float_actions(a) for a in init_actions),
-                              key, setters=setters, planners_=planners_, options=options,
-                              subgoal_step=subgoal_step)
+                              key, proposals, setters=setters, planners_=planners_,
+                              options=options, subgoal_step=subgoal_step)
 
 
-def _plan_levels(levels, init_actions, key, *, setters, planners_, options, subgoal_step):
+def _check_proposals(proposals, num_levels: int) -> tuple:
+    """`proposals` as a tuple of L `Proposal | None` (all None when None)."""
+    if proposals is None:
+        return (None,) * num_levels
+    proposals = tuple(proposals)
+    if len(proposals) != num_levels or any(
+            p is not None and not isinstance(p, Proposal) for p in proposals):
+        raise ValueError(f"proposals: expected {num_levels} planners.Proposal or None entries "
+                         f"(top first), got {proposals!r}")
+    return proposals
+
+
+def _plan_levels(levels, init_actions, key, proposals, *, setters, planners_, options,
+                 subgoal_step):
     """Unjitted body of `hierarchical_plan` (also traced inside `hierarchical_mpc`)."""
     keys = jax.random.split(key, len(levels))
     plans, subgoals = [], []
@@ -167,7 +186,9 @@ def _plan_levels(levels, init_actions, key, *, setters, planners_, options, subg
     for level, problem in enumerate(levels):
         if level > 0:
             problem = problem.replace(params=setters[level - 1](problem.params, subgoal))
-        plan = planners_[level](problem, init_actions[level], keys[level], **dict(options[level]))
+        extra = {} if proposals[level] is None else {"proposal": proposals[level]}
+        plan = planners_[level](problem, init_actions[level], keys[level], **dict(options[level]),
+                                **extra)
         plans.append(plan)
         if level < len(levels) - 1:
             states, _, _ = base.rollout(problem, plan.actions)
@@ -196,6 +217,7 @@ def hierarchical_mpc(
     planner_options: dict | Sequence[dict] | None = None,
     subgoal_step: int = 0,
     record: Callable = record_nothing,
+    proposals: Sequence[Proposal | None] | None = None,
 ) -> MPCResult:
     """Closed-loop hierarchical MPC: observe, plan every level, act, repeat; one `lax.scan`.
 
@@ -206,8 +228,8 @@ def hierarchical_mpc(
     level, span 1, shifts at every step).
 
     Args:
-      levels, init_actions, set_goal, planner, planner_options, subgoal_step: as in
-        `hierarchical_plan`; each level's `init_state` is replaced at every step.
+      levels, init_actions, set_goal, planner, planner_options, subgoal_step, proposals: as
+        in `hierarchical_plan`; each level's `init_state` is replaced at every step.
       key: a `jax.random` key, consumed.
       env_step: `(env_params, env_state, action [A]) -> env_state`, static.
       env_params, env_state: the real system's params and initial state.
@@ -239,9 +261,10 @@ def hierarchical_mpc(
     for name, fn in (("env_step", env_step), ("observe", observe), ("record", record)):
         if not callable(fn):
             raise ValueError(f"{name}: expected a callable, got {type(fn).__name__}")
+    proposals = _check_proposals(proposals, num_levels)
     return _hierarchical_mpc(
         tuple(levels), tuple(base.float_actions(a) for a in init_actions), key, env_params,
-        env_state, env_step=env_step, num_steps=num_steps, spans=spans, observe=observe,
+        env_state, proposals, env_step=env_step, num_steps=num_steps, spans=spans, observe=observe,
         setters=setters, planners_=planners_, options=options, subgoal_step=subgoal_step,
         record=record)
 
@@ -251,14 +274,15 @@ def hierarchical_mpc(
     static_argnames=("env_step", "num_steps", "spans", "observe", "setters", "planners_",
                      "options", "subgoal_step", "record"),
 )
-def _hierarchical_mpc(levels, init_actions, key, env_params, env_state, *, env_step, num_steps,
-                      spans, observe, setters, planners_, options, subgoal_step, record):
+def _hierarchical_mpc(levels, init_actions, key, env_params, env_state, proposals, *, env_step,
+                      num_steps, spans, observe, setters, planners_, options, subgoal_step,
+                      record):
     def control_step(carry, inputs):
         env_state, warm_starts = carry
         step, step_key = inputs
         states = observe(tuple(p.params for p in levels), env_state)
         problems = tuple(p.replace(init_state=s) for p, s in zip(levels, states, strict=True))
-        plan = _plan_levels(problems, warm_starts, step_key, setters=setters,
+        plan = _plan_levels(problems, warm_starts, step_key, proposals, setters=setters,
                             planners_=planners_, options=options, subgoal_step=subgoal_step)
         action = plan.actions[0]
         env_state = env_step(env_params, env_state, action)

@@ -127,3 +127,48 @@ def test_bad_proposals_are_refused_naming_what_was_expected(stationary_lq):
                                                                    gain[:1]))
     with pytest.raises(ValueError, match="proposal_samples"):
         planners.mppi(problem, init, key, proposal_samples=-1)
+
+
+def _point_step(params, state, action):
+    """x' = x + a; cost |x' - goal|^2 (goal in params["goal"])."""
+    next_state = state + action
+    return next_state, jnp.sum((next_state - params["goal"]) ** 2)
+
+
+def _point_terminal(params, state):
+    return jnp.sum((state - params["goal"]) ** 2)
+
+
+def _toward_goal(params, problem_params, state):
+    """A proposal that steps straight onto the goal it reads from the problem's params."""
+    del params
+    return problem_params["goal"] - state
+
+
+def _set_goal(params, subgoal):
+    return {**params, "goal": subgoal}
+
+
+def test_a_lower_level_proposal_plans_toward_the_subgoal_the_level_above_sets():
+    """Two levels of points: the top plans toward (3, 0) and its first predicted state becomes
+    the goal below. The bottom level scores only its mean (one sample, one iteration), so its
+    first action is the proposal's, which must step onto that subgoal (known answer)."""
+    def problem(goal, bound):
+        return planners.Problem(step=_point_step, terminal_cost=_point_terminal,
+                                params={"goal": jnp.asarray(goal)}, init_state=jnp.zeros(2),
+                                action_low=-bound * jnp.ones(2), action_high=bound * jnp.ones(2))
+
+    top, bottom = problem([3.0, 0.0], 1.0), problem([0.0, 0.0], 2.0)
+    plan = planners.hierarchical_plan(
+        (top, bottom), (jnp.zeros((3, 2)), jnp.zeros((2, 2))), jax.random.key(0),
+        set_goal=_set_goal,
+        planner_options=({"num_samples": 64, "iterations": 3},
+                         {"num_samples": 1, "iterations": 1, "noise_std": 1e-6}),
+        proposals=(None, planners.Proposal(_toward_goal, ())))
+    subgoal = np.asarray(plan.subgoals[0])
+    assert np.linalg.norm(subgoal) > 0.5  # the top moved toward its goal
+    np.testing.assert_allclose(np.asarray(plan.actions[0]), subgoal, atol=1e-5)
+    with pytest.raises(ValueError, match="2 planners.Proposal or None"):
+        planners.hierarchical_plan((top, bottom), (jnp.zeros((3, 2)), jnp.zeros((2, 2))),
+                                   jax.random.key(0), set_goal=_set_goal,
+                                   proposals=(None,))
