@@ -245,12 +245,25 @@ def hierarchy_test_cpu() -> str:
                      f"{sysinfo.describe(p.get('hardware') or data['meta']['hardware'])}; "
                      "from "
                      "`benchmarks/results/hierarchy_test_cpu.json` (`python -m "
-                     "benchmarks.hierarchy --split test`).")
+                     "benchmarks.hierarchy --split test`). Training (world model, then "
+                     "critic): " + ", ".join(
+                         f"{task} {_hierarchy_train(now, task)}"
+                         for task in dict.fromkeys(k[0] for k in now)) + ".")
     commits = sorted({_commit(r["provenance"]) for r in earlier.values()})
     lines.append(f"The earlier column (and the rows not re-measured, whose distance and time "
                  f"are from it): `hierarchy_cpu.json`, at {', '.join(commits)} (commits "
                  "recovered from git history), on the pairs the methods were chosen on.")
     return "\n".join(lines)
+
+
+def _hierarchy_train(rows: dict, task: str) -> str:
+    """"178 s + 143 s": the world model's optimiser time, then the critic's (from the rows)."""
+    plain = [r["train_seconds"] for (t, _), r in rows.items() if t == task and not r["critic"]]
+    with_critic = [r["train_seconds"] for (t, _), r in rows.items() if t == task and r["critic"]]
+    text = f"{plain[0]:.0f} s" if plain else "?"
+    if plain and with_critic:
+        text += f" + {with_critic[0] - plain[0]:.0f} s"
+    return text
 
 
 def _planner_text(planner: dict) -> str:
