@@ -79,7 +79,7 @@ def test_distill_labels_rounds_and_plans_end_to_end(capsys, tmp_path, tiny_run):
     code, _, err = run_cli(["plan", "--run-dir", run_dir, "--policy", "--episodes", "2"], capsys)
     assert code == 2 and "holds no policy" in err and "hjepa distill" in err
     argv = ["distill", "--run-dir", run_dir, "--rounds", "2", "--episodes", "2", "--steps",
-            "30", "--samples", "8", "--horizon", "4", "--iterations", "1"]
+            "30", "--samples", "4", "--horizon", "2", "--iterations", "1"]
     code, out, err = run_cli([*argv, "--json"], capsys)
     assert code == 0, err
     summary = json.loads(out)
@@ -109,7 +109,7 @@ def test_distill_labels_rounds_and_plans_end_to_end(capsys, tmp_path, tiny_run):
         float(np.mean(expected.final_distance)), rel=1e-5)
 
     code, out, err = run_cli(["plan", "--run-dir", run_dir, "--prior", "--episodes", "2",
-                              "--samples", "8", "--horizon", "4", "--iterations", "1",
+                              "--samples", "4", "--horizon", "2", "--iterations", "1",
                               "--prior-samples", "2", "--json"], capsys)
     assert code == 0, err
     prior = json.loads(out)
