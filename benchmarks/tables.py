@@ -401,7 +401,8 @@ TABLES = {"pretrained_test_cpu": pretrained_test_cpu, "demo_cpu": demo_cpu,
           "bench_quick_cpu": bench_quick_cpu,
           "latent_variable_test_cpu": latent_variable_test_cpu,
           "hierarchy_test_cpu": hierarchy_test_cpu, "task_suite_test_cpu": task_suite_test_cpu,
-          "planner_throughput": planner_throughput, "reacher_planners": reacher_planners}
+          "planner_throughput": planner_throughput, "reacher_planners": reacher_planners,
+          "distill_test_cpu": distill_test_cpu}
 
 
 def render(text: str) -> str:
