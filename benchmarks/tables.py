@@ -386,10 +386,18 @@ def distill_test_cpu() -> str:
         source = (f"the shipped run `{entry['pretrained']}`" if entry.get("pretrained")
                   else "the demo's run")
         lines.append(f"- {entry['task']} ({source}): distilled in "
-                     f"{entry['distill']['seconds']:.0f} s ({len(rounds)} rounds, "
+                     f"{entry['distill']['seconds']:.0f} s with other jobs on the machine "
+                     f"({len(rounds)} rounds, "
                      f"{sum(r['labels'] for r in rounds):,} planner decisions); measured at "
                      f"{_commit(p)}, {sysinfo.describe(p['hardware'])}, "
                      f"{p['pairs']['split']} pairs (seed {p['pairs']['seed']}).")
+    timing = _optional("distill_time_cpu.json")
+    for r in (timing or {"rows": []})["rows"]:
+        p = r["provenance"]
+        lines.append(f"- `hjepa distill` for {r['task']} as a user runs it (`python -m "
+                     f"benchmarks.distill_time`): {r['wall_seconds']:.0f} s, load average "
+                     f"{r['load_average_before'][0]:.1f} before, at {_commit(p)}, "
+                     f"{sysinfo.describe(p['hardware'])}.")
     lines.append("")
     lines.append("From `benchmarks/results/distill_test_cpu.json` (`python -m benchmarks.distill "
                  "--split test ...`); the budgets were chosen on the `val` pairs "
