@@ -610,10 +610,14 @@ def _distill(args) -> int:
     import dataclasses
     import os
 
-    from hjepa import distill, hierarchy, ownership, train
+    from hjepa import distill, hierarchy, ownership, pretrained, train
     from hjepa.checkpoint import read_json
     from hjepa.tasks import make
 
+    shipped = os.path.realpath(pretrained.HERE) + os.sep
+    if os.path.realpath(args.run_dir).startswith(shipped):
+        raise ValueError(f"--run-dir: {args.run_dir} is a run shipped with hjepa; copy it "
+                         "first (e.g. `cp -r` it to runs/NAME) and distil the copy")
     model_config, _, params = train.load_run(args.run_dir)
     if isinstance(model_config, hierarchy.HierarchyConfig):
         raise ValueError(f"--run-dir: {args.run_dir} holds a hierarchical model; `hjepa "

@@ -124,6 +124,14 @@ def test_distill_labels_rounds_and_plans_end_to_end(capsys, tmp_path, tiny_run):
     assert code == 2 and "corrupt" in err
 
 
+def test_a_shipped_run_is_never_written_to(capsys):
+    from hjepa import pretrained
+
+    code, _, err = run_cli(["distill", "--run-dir", pretrained.path("reacher")], capsys)
+    assert code == 2 and "copy it first" in err
+    assert not os.path.exists(os.path.join(pretrained.path("reacher"), "policy.json"))
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--policy", "--prior"], "give one"),
     (["--prior-samples", "4"], "goes with --prior"),
