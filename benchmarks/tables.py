@@ -310,8 +310,9 @@ def task_suite_test_cpu() -> str:
     lines.append("")
     if now:
         p = next(iter(now.values()))["provenance"]
+        commits = ", ".join(sorted({_commit(r["provenance"]) for r in now.values()}))
         lines.append(f"`test` pairs: seed {next(iter(now.values()))['pairs']['seed']}, measured "
-                     f"at {_commit(p)}, {sysinfo.describe(p['hardware'])}; from "
+                     f"at {commits} (each row's record), {sysinfo.describe(p['hardware'])}; from "
                      "`benchmarks/results/task_suite_test_cpu.json` (`python -m "
                      "benchmarks.task_suite --split test --only ...`). Training and time per "
                      "episode: the `test` run's where re-measured, else the earlier run's.")

@@ -29,6 +29,11 @@ def git_state(directory: str = _SOURCE_DIR) -> dict:
     return {"commit": commit, "dirty": dirty}
 
 
+# The repository's state when this process imported hjepa.provenance: the code that runs. A
+# long benchmark may write rows after later commits; each row records both.
+_AT_START = git_state()
+
+
 def command_line(argv: list[str] | None = None) -> str:
     """The command that is running, as a user would type it (`python -m x ...` for a module)."""
     argv = list(sys.argv if argv is None else argv)
@@ -52,11 +57,15 @@ def record(*, command: str | None = None, configs: dict[str, Any] | None = None,
       pairs: the start/goal pairs, `hjepa.splits.describe(split, seed)` and episode counts.
 
     Returns:
-      {"commit", "dirty", "command", "configs", "pairs", "time" (UTC, ISO 8601),
-       "hardware" (`hjepa.sysinfo.hardware()`: machine, load, package versions)}.
+      {"commit", "dirty" (the repository when the process started: the code that ran),
+       "at_write" (only if it changed since: {"commit", "dirty"} when the row was written),
+       "command", "configs", "pairs", "time" (UTC, ISO 8601), "hardware"
+       (`hjepa.sysinfo.hardware()`: machine, load, package versions)}.
     """
+    now = git_state()
+    extra = {} if now == _AT_START else {"at_write": now}
     return {
-        **git_state(),
+        **_AT_START, **extra,
         "command": command_line() if command is None else command,
         "configs": configs or {},
         "pairs": pairs or {},
