@@ -53,7 +53,7 @@ def calls_per_step(planner: PlannerConfig, proposal_samples: int | None) -> int:
     return 3 * h + i * (n * h + 2 * proposal_samples * h) + h
 
 
-def _row(name: str, result, calls: int, planner: PlannerConfig | None, extra: dict) -> dict:
+def _row(name: str, result, calls: int, planner: PlannerConfig | None) -> dict:
     successes = int(result.success.sum())
     return {"method": name, "successes": successes, "episodes": result.num_episodes,
             "success_rate": result.success_rate,
@@ -61,7 +61,7 @@ def _row(name: str, result, calls: int, planner: PlannerConfig | None, extra: di
             "mean_final_distance": float(result.final_distance.mean()),
             "calls_per_step": calls, "ms_per_step_amortised": result.ms_per_step,
             "compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds,
-            "planner": None if planner is None else dataclasses.asdict(planner), **extra}
+            "planner": None if planner is None else dataclasses.asdict(planner)}
 
 
 def _budgets(text: str) -> list[tuple[int, int, int]]:
@@ -112,14 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     task = make(args.task)
     config = PolicyConfig(rounds=args.rounds, episodes=args.distill_episodes, steps=args.steps)
 
-    distill_record = None
-    try:
-        kept = json.load(open(os.path.join(run_dir, distill.POLICY_RECORD)))
-        if (PolicyConfig.from_dict(kept["config"]) == config
-                and kept["planner"] == json.loads(json.dumps(dataclasses.asdict(planner)))):
-            distill_record = {k: kept[k] for k in ("rounds", "seconds")}
-    except (OSError, KeyError, ValueError):
-        pass
+    kept = distill.kept_record(run_dir, config, planner)
+    distill_record = None if kept is None else {k: kept[k] for k in ("rounds", "seconds")}
     if distill_record is None:
         params, distill_record = distill.distill(task, model_config, model_params, planner,
                                                  config)
@@ -147,14 +141,14 @@ def main(argv: list[str] | None = None) -> int:
               f"({row['calls_per_step']} calls/step, {row['ms_per_step_amortised']:.2f} ms/step)",
               flush=True)
 
-    add(_row("planner alone", run(planner), calls_per_step(planner, None), planner, {}))
-    add(_row("policy alone", run(planner, alone=True), 1, None, {}))
+    add(_row("planner alone", run(planner), calls_per_step(planner, None), planner))
+    add(_row("policy alone", run(planner, alone=True), 1, None))
     for n, p, i in budgets:
         small = planner.replace(num_samples=n, iterations=i)
         with_prior = small.replace(proposal_samples=p, proposal_noise_std=args.prior_noise_std)
         add(_row(f"prior {n}x{p}x{i}", run(with_prior, with_policy=True),
-                 calls_per_step(small, p), with_prior, {}))
-        add(_row(f"planner alone {n}x{i}", run(small), calls_per_step(small, None), small, {}))
+                 calls_per_step(small, p), with_prior))
+        add(_row(f"planner alone {n}x{i}", run(small), calls_per_step(small, None), small))
     base = rows[0]
     for row in rows:
         row["calls_ratio"] = base["calls_per_step"] / row["calls_per_step"]

@@ -396,9 +396,10 @@ def distill_test_cpu() -> str:
     for r in (timing or {"rows": []})["rows"]:
         p = r["provenance"]
         lines.append(f"- `hjepa distill` for {r['task']} as a user runs it (`python -m "
-                     f"benchmarks.distill_time`): {r['wall_seconds']:.0f} s, load average "
-                     f"{r['load_average_before'][0]:.1f} before, at {_commit(p)}, "
-                     f"{sysinfo.describe(p['hardware'])}.")
+                     f"benchmarks.distill_time`): {r['wall_seconds']:.0f} s (load average "
+                     f"{r['load_average_before'][0]:.1f} before, "
+                     f"{r['load_average_after'][0]:.1f} after), at {_commit(p)}, "
+                     f"{sysinfo.describe({**p['hardware'], 'load_average': None})}.")
     lines.append("")
     lines.append("From `benchmarks/results/distill_test_cpu.json` (`python -m benchmarks.distill "
                  "--split test ...`); the budgets were chosen on the `val` pairs "

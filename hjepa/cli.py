@@ -611,7 +611,6 @@ def _distill(args) -> int:
     import os
 
     from hjepa import distill, hierarchy, ownership, pretrained, train
-    from hjepa.checkpoint import read_json
     from hjepa.tasks import make
 
     shipped = os.path.realpath(pretrained.HERE) + os.sep
@@ -634,13 +633,7 @@ def _distill(args) -> int:
         planner = planner.replace(horizon=args.horizon)
     planner = planner.replace(**{name: getattr(args, flag) for flag, name in PLAN_FLAGS.items()})
     planner.validate()
-    existing = os.path.join(args.run_dir, distill.POLICY_RECORD)
-    if os.path.exists(existing) and not args.overwrite:
-        kept = read_json(existing)
-        if (kept.get("config") != json.loads(json.dumps(dataclasses.asdict(config)))
-                or kept.get("planner") != json.loads(json.dumps(dataclasses.asdict(planner)))):
-            raise ValueError(f"--run-dir: {args.run_dir} holds a policy of another "
-                             "configuration; pass --overwrite to replace it")
+    if not args.overwrite and distill.kept_record(args.run_dir, config, planner) is not None:
         _say(args, f"policy in {args.run_dir}: already distilled with this configuration")
         return 0
     with ownership.locked(args.run_dir, name="--run-dir"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable
@@ -209,6 +210,27 @@ def save(run_dir: str, config: PolicyConfig, planner: PlannerConfig, params: PyT
     io.atomic_write_json(os.path.join(run_dir, POLICY_RECORD), {
         "config": dataclasses.asdict(config), "planner": dataclasses.asdict(planner),
         **record, "sha256": hashlib.sha256(payload).hexdigest()})
+
+
+def kept_record(run_dir: str, config: PolicyConfig, planner: PlannerConfig) -> dict | None:
+    """The record of the policy kept in `run_dir` if it was distilled with `config` and
+    `planner`; None when there is none; ValueError when there is one of another
+    configuration."""
+    path = os.path.join(run_dir, POLICY_RECORD)
+    if not os.path.exists(path):
+        return None
+    record = read_json(path)
+    same = (record.get("config") == _as_json(dataclasses.asdict(config))
+            and record.get("planner") == _as_json(dataclasses.asdict(planner)))
+    if not same:
+        raise ValueError(f"--run-dir: {run_dir} holds a policy of another configuration; pass "
+                         "--overwrite to replace it")
+    return record
+
+
+def _as_json(value):
+    """`value` as it reads back from a JSON file (tuples become lists)."""
+    return json.loads(json.dumps(value))
 
 
 def load(run_dir: str, latent_size: int, action_size: int) -> tuple[PolicyConfig, PyTree]:

@@ -149,8 +149,9 @@ def _mppi(
             samples = jnp.concatenate([samples, proposed])  # [N + P, H, A]
             costs = jnp.concatenate([costs, proposed_costs])  # [N + P]
         best_actions, best_cost = base.keep_best(best_actions, best_cost, samples, costs)
-        own = jnp.arange(costs.shape[0]) < num_samples  # the spread of the own samples
-        weights = softmin_weights(costs, temperature, own if proposal_samples > 0 else None)
+        # with policy rollouts, the temperature is measured on the planner's own samples
+        own = (jnp.arange(costs.shape[0]) < num_samples) if proposal_samples > 0 else None
+        weights = softmin_weights(costs, temperature, own)  # [N (+ P)]
         any_finite = jnp.any(jnp.isfinite(costs))
         new_mean = jnp.einsum("n,nha->ha", weights, samples)
         mean = jnp.where(any_finite, base.clip_actions(problem, new_mean), mean)
