@@ -2,11 +2,12 @@
 
 Submodules: `tasks` (goal-reaching Brax tasks), `data` (reward-free collection and on-disk
 datasets), `modules` and `model` (the Flax world model as pure functions), `losses`, `train`,
-`cost`, `checkpoint`, `evaluate` (closed-loop MPC evaluation), `visualize` (Brax's HTML
+`cost`, `goal_space` (goals as points of a task's goal space), `checkpoint`, `evaluate`
+(closed-loop MPC evaluation), `visualize` (Brax's HTML
 viewer of episodes, training curves, GIFs of pixel observations), `demo` and `cli`.
 """
 
-from hjepa import cost, data, evaluate, losses, model, tasks, train, visualize
+from hjepa import cost, data, evaluate, goal_space, losses, model, tasks, train, visualize
 from hjepa.data import CollectConfig, Dataset, ExplorationPolicy
 from hjepa.evaluate import EvalResult
 from hjepa.losses import LossConfig
@@ -28,6 +29,7 @@ __all__ = [
     "cost",
     "data",
     "evaluate",
+    "goal_space",
     "losses",
     "model",
     "tasks",

@@ -12,7 +12,7 @@ import math
 import sys
 import textwrap
 
-from hjepa.configs import PLANNER_NAMES, PlannerConfig, PolicyConfig
+from hjepa.configs import PLANNER_NAMES, GoalSpaceConfig, PlannerConfig, PolicyConfig
 
 EXAMPLES = {
     "demo": """
@@ -70,6 +70,14 @@ EXAMPLES = {
           hjepa critic --run-dir runs/umaze --data data/umaze --max-steps 300 --window 32
         (writes RUN_DIR/critic.json and critic.msgpack; `hjepa plan --critic` plans with it;
         a critic of another configuration is kept unless --overwrite)
+        """,
+    "goal-space": """
+        examples:
+          hjepa goal-space --run-dir runs/ant --data data/ant --stride 10 --max-steps 60
+        (writes RUN_DIR/goal_space.json and goal_space.msgpack: a goal head and a
+        goal-conditioned critic over the run's latents; `hjepa plan --goal-space distance`
+        or `--goal-space steps` plans toward goals given in the task's goal space with it;
+        the dataset must record goal-space positions, as every dataset hjepa >= 0.2 collects)
         """,
     "inspect": """
         examples:
@@ -204,6 +212,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a critic of another configuration in --run-dir")
 
+    p = add("goal-space", "Train a goal-space model for a trained run: a head from latents to "
+                          "the task's goal space and a critic of steps to a goal point, from "
+                          "the run's dataset encoded by its frozen encoder.")
+    p.add_argument("--run-dir", required=True, help="trained run directory (flat model)")
+    p.add_argument("--data", required=True, help="the dataset the run was trained on")
+    p.add_argument("--steps", type=int, default=GoalSpaceConfig.steps)
+    p.add_argument("--max-steps", type=finite_float, default=GoalSpaceConfig.max_steps,
+                   help="the critic's random pairs are pushed apart up to this many steps")
+    p.add_argument("--window", type=int, default=GoalSpaceConfig.window,
+                   help="observed stretches up to this long (in strides)")
+    p.add_argument("--stride", type=int, default=GoalSpaceConfig.stride,
+                   help="the critic's clock, in environment steps: it learns from every "
+                        "stride-th state and counts in strides (e.g. 10 for 500-step episodes)")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a goal-space model of another configuration in --run-dir")
+
     p = add("distill", "Distil the planner into a reactive policy over latents (mode 1 from "
                        "mode 2): the planner labels the states of practice episodes, DAgger-style.")
     p.add_argument("--run-dir", required=True, help="trained run directory (flat model)")
@@ -259,6 +284,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--critic", action="store_true", default=None,
                    help="cost: the run's critic (`hjepa critic`) instead of the latent distance "
                         "(a pretrained run measured with its critic uses it by default)")
+    p.add_argument("--goal-space", choices=("distance", "steps"), default=None,
+                   help="plan toward each goal as a point of the task's goal space (the "
+                        "object's or the torso's position), never its observation, with the "
+                        "run's goal-space model (`hjepa goal-space`): distance = its goal "
+                        "head's distance, steps = its critic's steps to go")
     p.add_argument("--policy", action="store_true",
                    help="act with the run's distilled policy alone (`hjepa distill`), one "
                         "forward pass a step, no planning (mode 1)")
@@ -412,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = getattr(args, "debug", False) or os.environ.get("HJEPA_DEBUG", "") not in ("", "0")
     try:
         commands = {"demo": _demo, "collect": _collect, "train": _train, "critic": _critic,
-                    "distill": _distill, "plan": _plan, "inspect": _inspect}
+                    "goal-space": _goal_space, "distill": _distill, "plan": _plan,
+                    "inspect": _inspect}
         if args.command not in commands:
             return _plugins()[args.command].run(args, lambda text: _say(args, text), _emit_json)
         return commands[args.command](args)
@@ -606,17 +637,69 @@ def _critic(args) -> int:
     return 0
 
 
-def _distill(args) -> int:
-    import dataclasses
+def _goal_space(args) -> int:
+    import functools
+
+    from hjepa import data, goal_space, hierarchy, ownership, train
+    from hjepa import model as model_lib
+
+    model_config, _, params = train.load_run(args.run_dir)
+    if isinstance(model_config, hierarchy.HierarchyConfig):
+        raise ValueError(f"--run-dir: {args.run_dir} holds a hierarchical model; `hjepa "
+                         "goal-space` trains goal-space models of flat models")
+    dataset = data.load(args.data)
+    record = train.read_run_record(args.run_dir)["dataset"]
+    if (dataset.task, dataset.obs_kind) != (record["task"], record["obs_kind"]):
+        raise ValueError(f"--data: the run was trained on {record['task']!r} "
+                         f"({record['obs_kind']}), got a dataset of {dataset.task!r} "
+                         f"({dataset.obs_kind})")
+    if not dataset.has_positions:
+        raise ValueError(f"--data: {dataset.path} records no goal-space positions (collected "
+                         "with an hjepa before 0.2); collect it again")
+    config = GoalSpaceConfig(steps=args.steps, max_steps=args.max_steps, window=args.window,
+                             stride=args.stride, seed=args.seed)
+    config.validate()
+    if args.window * args.stride > dataset.episode_length:
+        raise ValueError(f"--window: expected at most the dataset's episode length "
+                         f"{dataset.episode_length} // --stride {args.stride}, got "
+                         f"{args.window}")
+    _refuse_shipped_run(args.run_dir)
+    if not args.overwrite:
+        goal_space.kept_record(args.run_dir, config)  # raises for another configuration
+    with ownership.locked(args.run_dir, name="--run-dir"):
+        _, record = train.fit_goal_space_for_run(
+            config, functools.partial(model_lib.encode, model_config), params, dataset,
+            args.run_dir, log=lambda line: _say(args, line))
+    summary = {"run_dir": args.run_dir, "goal_space": dataclasses.asdict(config),
+               "seconds": record["seconds"], "final_metrics": record["history"][-1]}
+    if args.json:
+        _emit_json(summary)
+    else:
+        _say(args, f"goal-space model in {args.run_dir} ({record['seconds']:.0f} s); final "
+                   "metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in
+                                           summary["final_metrics"].items() if k != "step"))
+    return 0
+
+
+def _refuse_shipped_run(run_dir: str) -> None:
+    """ValueError for a run directory shipped with the package: hjepa never writes there."""
     import os
 
-    from hjepa import distill, hierarchy, ownership, pretrained, train
-    from hjepa.tasks import make
+    from hjepa import pretrained
 
     shipped = os.path.realpath(pretrained.HERE) + os.sep
-    if os.path.realpath(args.run_dir).startswith(shipped):
-        raise ValueError(f"--run-dir: {args.run_dir} is a run shipped with hjepa; copy it "
-                         "first (e.g. `cp -r` it to runs/NAME) and distil the copy")
+    if os.path.realpath(run_dir).startswith(shipped):
+        raise ValueError(f"--run-dir: {run_dir} is a run shipped with hjepa; copy it first "
+                         "(e.g. `cp -r` it to runs/NAME) and write into the copy")
+
+
+def _distill(args) -> int:
+    import dataclasses
+
+    from hjepa import distill, hierarchy, ownership, train
+    from hjepa.tasks import make
+
+    _refuse_shipped_run(args.run_dir)
     model_config, _, params = train.load_run(args.run_dir)
     if isinstance(model_config, hierarchy.HierarchyConfig):
         raise ValueError(f"--run-dir: {args.run_dir} holds a hierarchical model; `hjepa "
@@ -842,6 +925,9 @@ def _plan(args) -> int:
             model = f"learned, {model_config.num_levels} levels"
         _picture_task_checks(args, task)
         critic = None
+        if args.goal_space is not None and (args.critic or hierarchical):
+            raise ValueError("--goal-space: plans a flat model with its goal-space model; "
+                             "not with --critic, and for hierarchies pass --flat")
         if args.critic:
             if hierarchical:
                 raise ValueError("--critic: plans flat models; pass --flat to plan level 1 alone "
@@ -850,6 +936,14 @@ def _plan(args) -> int:
 
             critic = critic_lib.load(args.run_dir, model_config.latent_size)
             model = f"{model}, critic"
+        if args.goal_space is not None:
+            from hjepa import goal_space
+
+            gs_config, position_size, gs_params = goal_space.load(args.run_dir,
+                                                                  model_config.latent_size)
+            critic = (goal_space.GoalSpaceCost(gs_config, position_size, args.goal_space),
+                      gs_params)
+            model = f"{model}, goal space ({args.goal_space})"
         policy = None
         if args.policy or args.prior:
             if args.policy and args.prior:

@@ -423,6 +423,74 @@ class CriticModel:
 
 
 @dataclasses.dataclass(frozen=True)
+class GoalSpaceConfig:
+    """What a world model learns to plan toward goals in a task's goal space
+    (`hjepa.goal_space`), and how it trains on the frozen model's latents. Hashable.
+
+    Attributes:
+      hidden: hidden layer sizes of the goal head z -> position and of the critic's two
+        embeddings φ(z) and ψ(position).
+      embedding_size: E, the critic's embedding size.
+      max_steps: the critic's random pairs are pushed apart up to this many steps.
+      bound_weight: weight of the hinge on the observed-stretch bounds d(z_t, p_{t+k}) <= k.
+      head_weight: weight of the goal head's regression loss (positions normalised).
+      stride: the critic's clock: it trains on every `stride`-th state of each episode and
+        counts in strides (`max_steps` and `window` are in strides), so goals hundreds of
+        environment steps away stay within a few dozen; its steps to go are reported in
+        environment steps (× stride).
+      steps, batch_size, window, learning_rate, seed: training (windows of `window` steps).
+    """
+
+    hidden: tuple[int, ...] = (256, 256)
+    embedding_size: int = 16
+    max_steps: float = 100.0
+    bound_weight: float = 1.0
+    head_weight: float = 1.0
+    stride: int = 1
+    steps: int = 3000
+    batch_size: int = 256
+    window: int = 16
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("embedding_size", "steps", "batch_size", "window", "stride"):
+            check_positive_int(name, getattr(self, name))
+        if not self.hidden or any(not is_int(h) or h <= 0 for h in self.hidden):
+            raise ValueError(f"hidden: expected positive layer sizes, got {self.hidden!r}")
+        for name in ("max_steps", "bound_weight", "head_weight", "learning_rate"):
+            check_positive_number(name, getattr(self, name))
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size: expected at least 2 (random pairs need two), got "
+                             f"{self.batch_size}")
+        if not is_int(self.seed) or self.seed < 0:
+            raise ValueError(f"seed: expected a non-negative integer, got {self.seed!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GoalSpaceConfig:
+        """A `GoalSpaceConfig` from its JSON form (lists back to tuples)."""
+        data = dict(data)
+        data["hidden"] = tuple(data["hidden"])
+        return cls(**data)
+
+
+@dataclasses.dataclass(frozen=True)
+class GoalSpaceModel:
+    """A goal-space model as `hjepa.train` trains it: on windows of [latent, position]
+    [B, W+1, latent_size + position_size] of a frozen world model
+    (`hjepa.world_model.GoalSpace`)."""
+
+    goal_space: GoalSpaceConfig
+    latent_size: int
+    position_size: int
+
+    def validate(self) -> None:
+        self.goal_space.validate()
+        check_positive_int("latent_size", self.latent_size)
+        check_positive_int("position_size", self.position_size)
+
+
+@dataclasses.dataclass(frozen=True)
 class LatentVariableConfig:
     """Architecture and bottleneck weight of the latent-variable model. Hashable.
 

@@ -12,14 +12,17 @@ def latent_distance(latent: jax.Array, goal: jax.Array) -> jax.Array:
 
 
 def goal_cost(critic, params: dict, latent: jax.Array) -> jax.Array:
-    """Cost [...] of latents [..., D] to the goal latent `params["goal"]` [D].
+    """Cost [...] of latents [..., D] to the goal `params["goal"]`.
 
-    The intrinsic cost (`latent_distance`) when `critic` is None; else the critic's learned
-    steps to go, `critic` being a `hjepa.critic.CriticConfig` and `params["critic"]` its
-    params.
+    The intrinsic cost (`latent_distance` to the goal latent [D]) when `critic` is None; the
+    critic's learned steps to go when `critic` is a `hjepa.critic.CriticConfig` (its params
+    in `params["critic"]`); a goal-space cost toward a goal point [P] when `critic` is a
+    `hjepa.goal_space.GoalSpaceCost` (its params in `params["goal_space"]`).
     """
     if critic is None:
         return latent_distance(latent, params["goal"])
+    if callable(critic):  # a goal-space cost
+        return critic(params, latent)
     from hjepa import critic as critic_lib
 
     return critic_lib.distance(critic, params["critic"], latent, params["goal"])

@@ -6,6 +6,9 @@ On-disk format (a directory, every file written atomically):
                            library versions, and the list of shards
     obs-00000.npy          observations [n, T+1, *obs_shape] of shard 0 (numpy .npy)
     actions-00000.npy      actions [n, T, A] of shard 0
+    positions-00000.npy    where each observed state is in the task's goal space [n, T+1, P]
+                           (`Task.position`: what goal-space models learn to read off latents;
+                           absent from datasets collected before it was recorded)
     ...
 
 Every `.npy` opens memory-mapped with `numpy.load(path, mmap_mode="r")`. A dataset is
@@ -48,9 +51,11 @@ from hjepa.tasks.policies import (  # noqa: F401  (re-exported)
 
 FORMAT = "hjepa-dataset"
 FORMAT_VERSION = 1
+SHARD_KINDS = ("obs", "actions", "positions")  # the files of a shard (positions: since 0.2)
 
 
-@functools.partial(jax.jit, static_argnames=("task", "policy", "num_episodes", "episode_length"))
+@functools.partial(jax.jit, static_argnames=("task", "policy", "num_episodes", "episode_length",
+                                             "with_positions"))
 def collect_episodes(
     task: Task,
     policy,
@@ -58,7 +63,8 @@ def collect_episodes(
     *,
     num_episodes: int,
     episode_length: int,
-) -> tuple[jax.Array, jax.Array]:
+    with_positions: bool = False,
+) -> tuple[jax.Array, ...]:
     """Rolls out an exploration policy in `num_episodes` episodes at once.
 
     `policy`: a hashable object whose `bind(task)` gives a stepper with
@@ -69,7 +75,9 @@ def collect_episodes(
     Actions are clipped to the task's bounds; each episode starts at `task.exploration_start`.
 
     Returns:
-      (obs [N, T+1, *obs_shape], actions [N, T, A]) with T = episode_length.
+      (obs [N, T+1, *obs_shape], actions [N, T, A]) with T = episode_length, and with
+      `with_positions` the goal-space positions of the observed states [N, T+1, P]
+      (`task.position`) third.
     """
     stepper = policy.bind(task)
     low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
@@ -84,12 +92,15 @@ def collect_episodes(
             policy_carry, action = stepper(policy_carry, step_key, state, step_index)
             action = jnp.clip(action, low, high)
             next_state = task.step(state, action)
-            return (next_state, policy_carry), (task.observe(next_state), action)
+            return (next_state, policy_carry), (task.observe(next_state), action,
+                                                task.position(next_state))
 
         inputs = (jax.random.split(noise_key, episode_length), jnp.arange(episode_length))
         carry = (state, stepper.init(policy_key, state))
-        _, (obs, actions) = jax.lax.scan(step, carry, inputs)
-        return jnp.concatenate([task.observe(state)[None], obs]), actions
+        _, (obs, actions, positions) = jax.lax.scan(step, carry, inputs)
+        obs = jnp.concatenate([task.observe(state)[None], obs])
+        positions = jnp.concatenate([task.position(state)[None], positions])
+        return (obs, actions, positions) if with_positions else (obs, actions)
 
     return jax.vmap(episode)(jax.random.split(key, num_episodes))
 
@@ -223,17 +234,19 @@ def _collect_locked(config: CollectConfig, path: str, partial: str, *,
         done_before = index * config.episodes_per_shard
         count = min(config.episodes_per_shard, config.num_episodes - done_before)
         names = {"obs": f"obs-{index:05d}.npy", "actions": f"actions-{index:05d}.npy",
-                 "episodes": count}
-        done = all(os.path.exists(os.path.join(partial, names[k])) for k in ("obs", "actions"))
+                 "positions": f"positions-{index:05d}.npy", "episodes": count}
+        done = all(os.path.exists(os.path.join(partial, names[k])) for k in SHARD_KINDS)
         if not done:
-            obs, actions = collect_episodes(
+            obs, actions, positions = collect_episodes(
                 task, config.policy, jax.random.fold_in(key, index),
-                num_episodes=count, episode_length=config.episode_length,
+                num_episodes=count, episode_length=config.episode_length, with_positions=True,
             )
             obs_np = np.asarray(obs)
             if task.obs_kind == "pixels":
                 obs_np = obs_np.astype(np.uint8)
             atomic_save_npy(os.path.join(partial, names["actions"]), np.asarray(actions))
+            atomic_save_npy(os.path.join(partial, names["positions"]),
+                            np.asarray(positions, np.float32))
             atomic_save_npy(os.path.join(partial, names["obs"]), obs_np)
         shards.append(names)
 
@@ -245,6 +258,7 @@ def _collect_locked(config: CollectConfig, path: str, partial: str, *,
         "obs_shape": list(task.obs_shape),
         "obs_dtype": "uint8" if task.obs_kind == "pixels" else "float32",
         "action_size": task.action_size,
+        "position_size": task.position_size,
         "episode_length": config.episode_length,
         "num_episodes": config.num_episodes,
         "seed": config.seed,
@@ -253,7 +267,7 @@ def _collect_locked(config: CollectConfig, path: str, partial: str, *,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "shards": shards,
         "sha256": {shard[k]: file_sha256(os.path.join(partial, shard[k]))
-                   for shard in shards for k in ("obs", "actions")},
+                   for shard in shards for k in SHARD_KINDS},
     }
     atomic_write_json(os.path.join(partial, "manifest.json"), manifest)
     os.remove(config_path)
@@ -277,6 +291,24 @@ class Dataset:
     manifest: dict
     obs_shards: tuple  # each [n, T+1, *obs_shape], memory-mapped
     action_shards: tuple  # each [n, T, A], memory-mapped
+    position_shards: tuple = ()  # each [n, T+1, P], memory-mapped; () in older datasets
+
+    @property
+    def has_positions(self) -> bool:
+        """Whether the dataset records goal-space positions (`Task.position`) of its states."""
+        return bool(self.position_shards)
+
+    def positions(self) -> np.ndarray:
+        """Every state's goal-space position [N, T+1, P] (in memory).
+
+        Raises:
+          ValueError: the dataset was collected before positions were recorded.
+        """
+        if not self.has_positions:
+            raise ValueError(f"dataset {self.path} records no goal-space positions (collected "
+                             "with an hjepa before 0.2); collect it again to train a goal-space "
+                             "model on it")
+        return np.concatenate([np.asarray(p) for p in self.position_shards])
 
     @property
     def task(self) -> str:
@@ -383,17 +415,17 @@ def load(path: str, *, task: str | None = None, obs_kind: str | None = None) -> 
             f"{manifest['obs_kind']!r} observations"
         )
     try:
-        obs_shards, action_shards = _open_shards(path, manifest)
+        shards = _open_shards(path, manifest)
     except (KeyError, TypeError, IndexError) as error:  # a hand-edited manifest
         raise ValueError(f"dataset manifest {manifest_path} is malformed "
                          f"({type(error).__name__}: {error}); collect the dataset again") from None
-    return Dataset(path, manifest, obs_shards, action_shards)
+    return Dataset(path, manifest, shards["obs"], shards["actions"], shards["positions"])
 
 
-def _open_shards(path: str, manifest: dict) -> tuple[tuple, tuple]:
-    """The memory-mapped (obs shards, action shards) of a dataset, checked against its
-    manifest."""
-    obs_shards, action_shards = [], []
+def _open_shards(path: str, manifest: dict) -> dict[str, tuple]:
+    """The memory-mapped shards of a dataset by kind (`SHARD_KINDS`; positions only where the
+    manifest records them), checked against its manifest."""
+    opened = {kind: [] for kind in SHARD_KINDS}
     length = manifest["episode_length"]
     for shard in manifest["shards"]:
         n = shard["episodes"]
@@ -401,6 +433,8 @@ def _open_shards(path: str, manifest: dict) -> tuple[tuple, tuple]:
             "obs": ((n, length + 1, *manifest["obs_shape"]), manifest["obs_dtype"]),
             "actions": ((n, length, manifest["action_size"]), "float32"),
         }
+        if "position_size" in manifest:
+            expected["positions"] = ((n, length + 1, manifest["position_size"]), "float32")
         for kind, (shape, dtype) in expected.items():
             file = os.path.join(path, shard[kind])
             try:
@@ -412,8 +446,8 @@ def _open_shards(path: str, manifest: dict) -> tuple[tuple, tuple]:
                     f"dataset file {file}: expected {dtype}{list(shape)}, "
                     f"found {array.dtype}{list(array.shape)}"
                 )
-            (obs_shards if kind == "obs" else action_shards).append(array)
-    return tuple(obs_shards), tuple(action_shards)
+            opened[kind].append(array)
+    return {kind: tuple(arrays) for kind, arrays in opened.items()}
 
 
 def window_indices(key: jax.Array, num_episodes: int, episode_length: int, *, batch_size: int,

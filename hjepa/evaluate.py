@@ -15,6 +15,7 @@ import planners
 from hjepa import distributed, hierarchy, latent_variable, world_model
 from hjepa.checks import is_int
 from hjepa.configs import HierarchyConfig, LatentVariableConfig, ModelConfig
+from hjepa.goal_space import in_goal_space
 from hjepa.tasks import Task
 
 PyTree = Any
@@ -112,8 +113,9 @@ def _episode_fn(task: Task, planner: Callable, options: dict, horizon: int,
             observe = planners.identity_observe
         else:
             model_params, critic_params = params if critic is not None else (params, None)
+            goal = episode.goal.position if in_goal_space(critic) else episode.goal.obs
             (problem,) = family.problems(
-                model_params, task.observe(episode.state), episode.goal.obs, low, high,
+                model_params, task.observe(episode.state), goal, low, high,
                 terminal_weight=terminal_weight,
                 critic=None if critic is None else (critic, critic_params))
             observe = family.observe(task)
@@ -158,7 +160,9 @@ def evaluate(
     per-step costs (learned model only; the oracle's cost is the task's).
 
     `critic`, `(hjepa.critic.CriticConfig, critic params)` trained on the model's latents,
-    makes the learned steps to go the planning cost instead of the latent distance.
+    makes the learned steps to go the planning cost instead of the latent distance;
+    `(hjepa.goal_space.GoalSpaceCost, goal-space params)` plans toward each goal as a point
+    of the task's goal space (`Goal.position`), never seeing the goal observation.
 
     `policy`, `(hjepa.policy.Act, policy params)` (`hjepa.distill`), is the planner's
     proposal at every step (MPPI, CEM and gradient descent take one); with
@@ -174,6 +178,11 @@ def evaluate(
         check_observations("model_config", model_config, task)
     if critic is not None and model_config is None:
         raise ValueError("critic: a critic costs plans of the learned model; got no model_config")
+    if critic is not None and in_goal_space(critic[0]):
+        if critic[0].position_size != task.position_size:
+            raise ValueError(f"critic: the goal-space model reads goals of size "
+                             f"{critic[0].position_size}, the task {task.name!r} has a goal "
+                             f"space of size {task.position_size}")
     if not is_int(num_episodes) or num_episodes <= 0:
         raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
     if not is_int(horizon) or horizon <= 0:

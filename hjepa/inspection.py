@@ -114,6 +114,11 @@ def _dataset(path: str) -> dict:
     m = dataset.manifest
     first_actions = np.asarray(dataset.action_shards[0][:64])
     first_obs = np.asarray(dataset.obs_shards[0][:64], dtype=np.float32)
+    moving = None
+    if dataset.has_positions:  # how much of the data moves what the goals are about
+        first_positions = np.asarray(dataset.position_shards[0][:64], dtype=np.float32)
+        step = np.linalg.norm(np.diff(first_positions, axis=1), axis=-1)  # [n, T]
+        moving = float(np.mean(step > MOVING_THRESHOLD))
     return {
         "task": dataset.task, "obs_kind": dataset.obs_kind, "obs_shape": list(dataset.obs_shape),
         "obs_dtype": m["obs_dtype"], "action_size": m["action_size"],
@@ -125,8 +130,15 @@ def _dataset(path: str) -> dict:
         "sample": {"episodes_read": int(first_actions.shape[0]),
                    "action_mean": float(first_actions.mean()),
                    "action_std": float(first_actions.std()),
-                   "obs_min": float(first_obs.min()), "obs_max": float(first_obs.max())},
+                   "obs_min": float(first_obs.min()), "obs_max": float(first_obs.max()),
+                   "goal_space_moving_share": moving},
+        "position_size": m.get("position_size"),
     }
+
+
+# A transition moves its goal-space position (the pusher's object, the ant's torso) when it
+# moves it by more than this (task units, metres for every task so far) in one step.
+MOVING_THRESHOLD = 1e-3
 
 
 def _dataset_check(dataset) -> str:
@@ -261,6 +273,12 @@ def format_summary(summary: dict) -> str:
             f"observations in [{s['sample']['obs_min']:.3g}, {s['sample']['obs_max']:.3g}]",
             f"  fingerprint {s['fingerprint']}; shards {s['shards_check']}",
         ]
+        moving = s["sample"]["goal_space_moving_share"]
+        lines.append(
+            "  goal-space positions: not recorded (collected before hjepa 0.2)" if moving is None
+            else f"  goal-space positions [{s['position_size']}] per state; "
+                 f"{100 * moving:.1f}% of the first episodes' transitions move them by more "
+                 f"than {MOVING_THRESHOLD:g}")
     elif kind in ("run", "checkpoint"):
         s, m = summary, summary["model"]
         last = s["last_metrics"]

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 import planners
 from hjepa import cost as cost_lib
+from hjepa import goal_space
 from hjepa.configs import ENCODERS, ModelConfig  # noqa: F401  (re-exported)
 from hjepa.modules import MLP, ActionPredictor, ConvEncoder, MLPEncoder, ViTEncoder
 
@@ -116,11 +117,13 @@ class LatentStep:
 
     `params` is `{"model": model params, "goal": goal latent [D]}`, plus `"critic"`: critic
     params when `critic` (a `hjepa.critic.CriticConfig`) is given, whose learned steps to go
-    are then the cost instead of the latent distance (`hjepa.cost.goal_cost`).
+    are then the cost instead of the latent distance (`hjepa.cost.goal_cost`). With a
+    `hjepa.goal_space.GoalSpaceCost` as `critic`, `"goal"` is a goal point [P] and
+    `"goal_space"` the goal-space model's params.
     """
 
     config: ModelConfig
-    critic: Any = None  # a hjepa.critic.CriticConfig, or None
+    critic: Any = None  # a hjepa.critic.CriticConfig, a goal_space.GoalSpaceCost, or None
 
     def __call__(self, params, latent, action):
         next_latent = predict(self.config, params["model"], latent, action)
@@ -163,9 +166,14 @@ def problem(config: ModelConfig, params: PyTree, obs: jax.Array, goal_obs: jax.A
       action_low, action_high: bounds [A].
       terminal_weight: weight of the cost to the goal at the end of the horizon.
       critic: `(hjepa.critic.CriticConfig, critic params)`: a learned cost to go (steps)
-        instead of the latent distance to the goal (the intrinsic cost).
+        instead of the latent distance to the goal (the intrinsic cost); or
+        `(hjepa.goal_space.GoalSpaceCost, goal-space params)`: then `goal_obs` is the goal
+        as a point of the task's goal space [P].
     """
-    for name, value in (("obs", obs), ("goal_obs", goal_obs)):
+    critic_config, critic_params = critic if critic is not None else (None, None)
+    in_goal_space = getattr(critic_config, "in_goal_space", False)
+    checked = (("obs", obs),) if in_goal_space else (("obs", obs), ("goal_obs", goal_obs))
+    for name, value in checked:
         if tuple(jnp.shape(value)) != tuple(config.obs_shape):
             raise ValueError(
                 f"{name}: expected an observation of shape {tuple(config.obs_shape)}, "
@@ -176,9 +184,12 @@ def problem(config: ModelConfig, params: PyTree, obs: jax.Array, goal_obs: jax.A
             raise ValueError(
                 f"{name}: expected shape ({config.action_size},), got {tuple(jnp.shape(value))}"
             )
-    critic_config, critic_params = critic if critic is not None else (None, None)
-    problem_params = {"model": params, "goal": encode(config, params, goal_obs)}
-    if critic_config is not None:
+    if in_goal_space:
+        problem_params = {"model": params, "goal_space": critic_params,
+                          "goal": goal_space.check_goal(goal_obs, critic_config.position_size)}
+    else:
+        problem_params = {"model": params, "goal": encode(config, params, goal_obs)}
+    if critic_config is not None and not in_goal_space:
         problem_params["critic"] = critic_params
     return planners.Problem(
         step=LatentStep(config, critic_config),

@@ -35,9 +35,10 @@ LOCK = ".hjepa-lock"
 KNOWN_ENTRIES = {
     "run": ("config.json", "metrics.jsonl", "tb", "checkpoints", "corrupt-checkpoints",
             "critic.json", "critic.msgpack", "policy.json", "policy.msgpack",
+            "goal_space.json", "goal_space.msgpack",
             "training_curves.png", "evaluation.json", "*.tmp-*"),
     "dataset": ("manifest.json", "collect-config.json", "obs-*.npy", "actions-*.npy",
-                "*.tmp-*"),
+                "positions-*.npy", "*.tmp-*"),
     "demo": ("data", "data.partial", "run", "results.json", ".hjepa-replaced-*", "*.tmp-*"),
 }
 

@@ -19,11 +19,13 @@ import optax
 from hjepa import checkpoint as ckpt
 from hjepa import critic as critic_lib
 from hjepa import data as data_lib
-from hjepa import distributed, losses, ownership, world_model
+from hjepa import distributed, goal_space, losses, ownership, world_model
 from hjepa import io as hjepa_io
 from hjepa.configs import (
     CriticConfig,
     CriticModel,
+    GoalSpaceConfig,
+    GoalSpaceModel,
     LatentVariableConfig,
     ModelConfig,
     TrainConfig,
@@ -364,6 +366,87 @@ def fit_critic_for_run(config: CriticConfig, encode, model_params: PyTree,
         return fit_critic(config, latents)
 
     return critic_lib.fit_cached(config, run_dir, latent_size, fit)
+
+
+def fit_goal_space(config: GoalSpaceConfig, latents, positions, *, log_every: int = 500
+                   ) -> tuple[PyTree, list[dict]]:
+    """Trains a goal-space model (`hjepa.goal_space`) on the latent episodes [N, T+1, D] of a
+    frozen world model and their states' goal-space positions [N, T+1, P], through the one
+    chunk and loop: every `config.stride`-th state of each episode, in windows of
+    `config.window` strides.
+
+    Returns:
+      (goal-space params, metrics records [{"step", "loss", "head_error", ...}], one per
+      `log_every` steps).
+
+    Raises:
+      ValueError: a bad config; latents and positions that are not matching episodes, or
+        episodes shorter than the window.
+    """
+    config.validate()
+    latents = np.asarray(latents, np.float32)
+    positions = np.asarray(positions, np.float32)
+    if latents.ndim != 3 or positions.ndim != 3 or latents.shape[:2] != positions.shape[:2]:
+        raise ValueError(f"latents, positions: expected episodes [N, T+1, D] and [N, T+1, P], "
+                         f"got shapes {latents.shape} and {positions.shape}")
+    latents, positions = latents[:, ::config.stride], positions[:, ::config.stride]
+    if config.window > latents.shape[1] - 1:
+        raise ValueError(f"window: expected at most the episode's length in strides "
+                         f"{latents.shape[1] - 1} (stride {config.stride}), got {config.window}")
+    if not np.all(np.isfinite(positions)):
+        raise ValueError("positions: expected finite goal-space positions")
+    model = GoalSpaceModel(config, latents.shape[-1], positions.shape[-1])
+    train_config = TrainConfig(steps=config.steps, batch_size=config.batch_size,
+                               window=config.window, learning_rate=config.learning_rate,
+                               grad_clip=NO_CLIP, seed=config.seed + 1,
+                               checkpoint_every=config.steps, log_every=log_every)
+    train_config.validate(latents.shape[1] - 1)
+    rows = np.concatenate([latents, positions], axis=-1)  # [N, T+1, D + P]
+    flat = rows.reshape(-1, rows.shape[-1])
+    params = world_model.of(model).init(jax.random.key(config.seed), flat.mean(0), flat.std(0))
+    state = TrainState(jnp.zeros((), jnp.int32), params, optimizer(train_config).init(params))
+    all_rows = jnp.asarray(rows)
+    no_actions = jnp.zeros((rows.shape[0], rows.shape[1] - 1, 1), jnp.float32)
+    history = []
+    state = train_loop(
+        state, lambda state, num_steps: train_chunk(state, all_rows, no_actions,
+                                                    model_config=model, config=train_config,
+                                                    num_steps=num_steps),
+        steps=config.steps, log_every=log_every,
+        record=lambda step, metrics: history.append({"step": step, **metrics}))
+    return state.params, history
+
+
+def fit_goal_space_for_run(config: GoalSpaceConfig, encode, model_params: PyTree,
+                           dataset: data_lib.Dataset, run_dir: str, *, log=None
+                           ) -> tuple[PyTree, dict]:
+    """The goal-space model of a world model's run, trained on its dataset (encoded once,
+    shard by shard) and written into `run_dir` (`hjepa.goal_space.save`).
+
+    Args:
+      encode: `(model_params, obs [..., *obs_shape]) -> latents [..., D]`, static (hashable).
+      log: called with a line before each phase, if given.
+
+    Returns:
+      (params, the record written beside them).
+
+    Raises:
+      ValueError: the dataset records no goal-space positions.
+    """
+    positions = dataset.positions()  # raises for datasets without them
+    t0 = time.perf_counter()
+    if log is not None:
+        log(f"encoding {dataset.num_episodes} episodes of {dataset.path}")
+    latents = critic_lib.encode_dataset(encode, model_params, dataset)
+    if log is not None:
+        log(f"training the goal-space model for {config.steps} steps")
+    params, history = fit_goal_space(config, latents, positions)
+    record = {"position_size": int(positions.shape[-1]), "latent_size": int(latents.shape[-1]),
+              "seconds": time.perf_counter() - t0, "history": history,
+              "dataset": {"path": dataset.path, "fingerprint": dataset.fingerprint,
+                          "task": dataset.task, "obs_kind": dataset.obs_kind}}
+    goal_space.save(run_dir, config, params, record)
+    return params, record
 
 
 def _run_record(model_config: ModelConfig, config: TrainConfig, dataset) -> dict:

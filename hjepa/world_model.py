@@ -32,10 +32,11 @@ import jax.numpy as jnp
 
 import planners
 from hjepa import critic as critic_lib
-from hjepa import hierarchy, latent_variable, losses
+from hjepa import goal_space, hierarchy, latent_variable, losses
 from hjepa import model as model_lib
 from hjepa.configs import (
     CriticModel,
+    GoalSpaceModel,
     HierarchyConfig,
     LatentVariableConfig,
     LossConfig,
@@ -194,8 +195,43 @@ class Critic:
         return critic_lib.loss(params, self.config.critic, obs, key)
 
 
+@dataclasses.dataclass(frozen=True)
+class GoalSpace:
+    """A goal-space model (`hjepa.goal_space`: a goal head and a goal-conditioned critic over
+    a frozen model's latents) as a trainable family: it trains through `hjepa.train`'s one
+    chunk and loop on windows of [latent, position] [B, W+1, D + P]. A cost, not a world
+    model: it neither encodes nor plans."""
+
+    config: GoalSpaceModel
+    name = "goal-space"
+    num_levels = 0
+    shardable = False
+
+    def check_training(self, window: int) -> None:
+        del window
+
+    def init(self, key: jax.Array, obs_mean=None, obs_std=None) -> PyTree:
+        """`obs_mean`, `obs_std`: statistics of the [latent, position] rows [D + P]; their
+        position part normalises the goal space."""
+        size = self.config.latent_size
+        return goal_space.init(
+            self.config.goal_space, key, size, self.config.position_size,
+            None if obs_mean is None else obs_mean[size:],
+            None if obs_std is None else obs_std[size:])
+
+    def loss(self, params: PyTree, loss_config: LossConfig, obs: jax.Array, actions: jax.Array,
+             key: jax.Array | None = None) -> tuple[jax.Array, dict]:
+        """The goal-space loss on windows `obs` [B, W+1, D + P] of latents and positions;
+        `key` draws the random pairs; `loss_config` and `actions` are unused."""
+        del loss_config, actions
+        size = self.config.latent_size
+        return goal_space.loss(params, self.config.goal_space, obs[..., :size],
+                               obs[..., size:], key)
+
+
 FAMILIES: dict[type, type] = {ModelConfig: Flat, HierarchyConfig: Hierarchical,
-                              LatentVariableConfig: LatentVariable, CriticModel: Critic}
+                              LatentVariableConfig: LatentVariable, CriticModel: Critic,
+                              GoalSpaceModel: GoalSpace}
 
 
 def register(config_type: type, family: type) -> None:

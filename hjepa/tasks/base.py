@@ -94,8 +94,15 @@ class Task:
         raise NotImplementedError
 
     def position(self, state: PyTree) -> jax.Array:
-        """Where the state is, in the success metric's space [P]."""
+        """Where the state is, in the success metric's space [P]: the task's goal space, where
+        `Goal.position` lies and goal-space models (`hjepa.goal_space`) read latents."""
         raise NotImplementedError
+
+    @functools.cached_property
+    def position_size(self) -> int:
+        """P, the size of the goal space (`position`)."""
+        state = jax.eval_shape(lambda: self.reset(jax.random.key(0)).state)
+        return int(jax.eval_shape(self.position, state).shape[-1])
 
     def distance(self, state: PyTree, goal: Goal) -> jax.Array:
         """Distance [] between a state and the goal, in the success metric."""

@@ -104,7 +104,8 @@ def test_collect_leaves_only_the_final_directory(tiny_dataset):
     assert not os.path.exists(tiny_dataset.path + ".partial")
     names = sorted(os.listdir(tiny_dataset.path))
     assert names == [".hjepa", "actions-00000.npy", "actions-00001.npy", "manifest.json",
-                     "obs-00000.npy", "obs-00001.npy"]  # .hjepa: the marker of what hjepa wrote
+                     "obs-00000.npy", "obs-00001.npy", "positions-00000.npy",
+                     "positions-00001.npy"]  # .hjepa: the marker of what hjepa wrote
 
 
 def test_load_round_trip_and_mmap(tiny_dataset):
