@@ -253,7 +253,14 @@ def problems(config: HierarchyConfig, params: PyTree, obs: jax.Array, goal_obs: 
       critic: `(hjepa.critic.CriticConfig, critic params)`: a trained cost to go, used as
         the cost of the levels in `critic_levels` (1-based; default every level) instead
         of the latent distance.
+
+    Raises:
+      ValueError: a goal-space cost (`hjepa.goal_space.GoalSpaceCost`): a hierarchy's levels
+        hand latent subgoals down, so its goal is an observation.
     """
+    if critic is not None and getattr(critic[0], "in_goal_space", False):
+        raise ValueError("critic: a goal-space cost plans flat models toward a goal point; a "
+                         "hierarchy hands latent subgoals down and takes a goal observation")
     probe = model_lib.problem(config.base, params["base"], obs, goal_obs, action_low,
                               action_high)  # checks shapes and bounds, encodes both
     weights = (tuple(terminal_weights) if isinstance(terminal_weights, (list, tuple))

@@ -203,3 +203,17 @@ def test_a_goal_space_model_of_another_goal_space_is_refused(tiny_run):
         evaluate_lib.evaluate(tasks.make("reacher"), jax.random.key(0), num_episodes=1,
                               model_config=model_config, params=model_params,
                               critic=(goal_space.GoalSpaceCost(gs_config, 3), gs_params))
+
+
+def test_a_hierarchy_refuses_a_goal_space_cost():
+    from hjepa import hierarchy
+
+    config = hierarchy.make_config(ModelConfig(obs_shape=(4,), action_size=2, latent_size=8,
+                                               encoder_hidden=(8,), predictor_hidden=(8,)),
+                                   num_levels=2, chunk=2, macro_size=2)
+    gs_config = GoalSpaceConfig(hidden=(8,))
+    cost = (goal_space.GoalSpaceCost(gs_config, 2),
+            goal_space.init(gs_config, jax.random.key(1), 8, 2))
+    with pytest.raises(ValueError, match="a hierarchy hands latent subgoals down"):
+        hierarchy.problems(config, None, jnp.zeros(4), jnp.zeros(2), -jnp.ones(2), jnp.ones(2),
+                           critic=cost)
