@@ -407,12 +407,41 @@ def distill_test_cpu() -> str:
     return "\n".join(lines)
 
 
+def goal_space_test_cpu() -> str:
+    """The flat learned planner toward a goal point against the latent distance to a goal
+    observation (benchmarks/goal_space.py), on the test pairs."""
+    data = _load("goal_space_test_cpu.json")
+    lines = ["| task | cost | planner | success on `test` pairs (95% CI) | final distance | "
+             "ms / step | s / episode | training s (model + goal space) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for entry in data["tasks"]:
+        planner = _planner_text({**entry["planner"]["options"],
+                                 "horizon": entry["planner"]["horizon"]})
+        for r in entry["rows"]:
+            lines.append(f"| {entry['task']} | {r['method']} | {planner} | {_rate_of(r)} | "
+                         f"{r['mean_final_distance']:.3f} | {r['ms_per_step_amortised']:.2f} | "
+                         f"{r['seconds_per_episode']:.1f} | {r['train_seconds']:.0f} + "
+                         f"{r['goal_space_train_seconds']:.0f} |")
+    lines.append("")
+    for entry in data["tasks"]:
+        p = entry["rows"][0]["provenance"]
+        g = entry["goal_space"]
+        lines.append(f"- {entry['task']}: goal-space model with stride {g['stride']}, window "
+                     f"{g['window']}, max steps {g['max_steps']:g}, {g['steps']} training "
+                     f"steps; measured at {_commit(p)}, {sysinfo.describe(p['hardware'])}, "
+                     f"{p['pairs']['split']} pairs (seed {p['pairs']['seed']}).")
+    lines.append("")
+    lines.append("From `benchmarks/results/goal_space_test_cpu.json` (`python -m "
+                 "benchmarks.goal_space --task TASK --split test`).")
+    return "\n".join(lines)
+
+
 TABLES = {"pretrained_test_cpu": pretrained_test_cpu, "demo_cpu": demo_cpu,
           "bench_quick_cpu": bench_quick_cpu,
           "latent_variable_test_cpu": latent_variable_test_cpu,
           "hierarchy_test_cpu": hierarchy_test_cpu, "task_suite_test_cpu": task_suite_test_cpu,
           "planner_throughput": planner_throughput, "reacher_planners": reacher_planners,
-          "distill_test_cpu": distill_test_cpu}
+          "distill_test_cpu": distill_test_cpu, "goal_space_test_cpu": goal_space_test_cpu}
 
 
 def render(text: str) -> str:

@@ -77,7 +77,7 @@ EXAMPLES = {
         (writes RUN_DIR/goal_space.json and goal_space.msgpack: a goal head and a
         goal-conditioned critic over the run's latents; `hjepa plan --goal-space distance`
         or `--goal-space steps` plans toward goals given in the task's goal space with it;
-        the dataset must record goal-space positions, as every dataset hjepa >= 0.2 collects)
+        the dataset must record goal-space positions, as every dataset hjepa collects now)
         """,
     "inspect": """
         examples:
@@ -655,7 +655,7 @@ def _goal_space(args) -> int:
                          f"({dataset.obs_kind})")
     if not dataset.has_positions:
         raise ValueError(f"--data: {dataset.path} records no goal-space positions (collected "
-                         "with an hjepa before 0.2); collect it again")
+                         "before hjepa recorded them); collect it again")
     config = GoalSpaceConfig(steps=args.steps, max_steps=args.max_steps, window=args.window,
                              stride=args.stride, seed=args.seed)
     config.validate()

@@ -51,7 +51,7 @@ from hjepa.tasks.policies import (  # noqa: F401  (re-exported)
 
 FORMAT = "hjepa-dataset"
 FORMAT_VERSION = 1
-SHARD_KINDS = ("obs", "actions", "positions")  # the files of a shard (positions: since 0.2)
+SHARD_KINDS = ("obs", "actions", "positions")  # the files of a shard
 
 
 @functools.partial(jax.jit, static_argnames=("task", "policy", "num_episodes", "episode_length",
@@ -306,8 +306,8 @@ class Dataset:
         """
         if not self.has_positions:
             raise ValueError(f"dataset {self.path} records no goal-space positions (collected "
-                             "with an hjepa before 0.2); collect it again to train a goal-space "
-                             "model on it")
+                             "before hjepa recorded them); collect it again to train a "
+                             "goal-space model on it")
         return np.concatenate([np.asarray(p) for p in self.position_shards])
 
     @property

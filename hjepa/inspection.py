@@ -275,8 +275,8 @@ def format_summary(summary: dict) -> str:
         ]
         moving = s["sample"]["goal_space_moving_share"]
         lines.append(
-            "  goal-space positions: not recorded (collected before hjepa 0.2)" if moving is None
-            else f"  goal-space positions [{s['position_size']}] per state; "
+            "  goal-space positions: not recorded (collected before hjepa recorded them)"
+            if moving is None else f"  goal-space positions [{s['position_size']}] per state; "
                  f"{100 * moving:.1f}% of the first episodes' transitions move them by more "
                  f"than {MOVING_THRESHOLD:g}")
     elif kind in ("run", "checkpoint"):

@@ -136,7 +136,7 @@ def test_collected_positions_are_the_task_positions_of_the_observed_states(tiny_
     np.testing.assert_allclose(positions, np.asarray(reacher_lib.fingertip(angles)), atol=1e-5)
 
 
-def test_a_dataset_without_positions_names_what_to_do(tiny_dataset, tmp_path):
+def test_a_dataset_without_positions_names_what_to_do(tiny_dataset, tmp_path, capsys):
     path = tmp_path / "old"
     shutil.copytree(tiny_dataset.path, path)
     manifest = json.loads((path / "manifest.json").read_text())
@@ -146,6 +146,10 @@ def test_a_dataset_without_positions_names_what_to_do(tiny_dataset, tmp_path):
     assert not old.has_positions
     with pytest.raises(ValueError, match="records no goal-space positions.*collect it again"):
         old.positions()
+    code, out, _ = run_cli(["inspect", str(path)], capsys)
+    assert code == 0 and "goal-space positions: not recorded" in out
+    code, out, _ = run_cli(["inspect", tiny_dataset.path], capsys)
+    assert code == 0 and "goal-space positions [2] per state" in out
 
 
 def test_goal_space_trains_and_plans_end_to_end(capsys, tmp_path, tiny_run, tiny_dataset):
