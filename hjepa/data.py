@@ -225,6 +225,7 @@ def _collect_locked(config: CollectConfig, path: str, partial: str, *,
     key = jax.random.key(config.seed)
     num_shards = -(-config.num_episodes // config.episodes_per_shard)
     shards = []
+    position_size = None
     iterator = range(num_shards)
     if progress:
         from tqdm.auto import tqdm
@@ -248,6 +249,9 @@ def _collect_locked(config: CollectConfig, path: str, partial: str, *,
             atomic_save_npy(os.path.join(partial, names["positions"]),
                             np.asarray(positions, np.float32))
             atomic_save_npy(os.path.join(partial, names["obs"]), obs_np)
+        if position_size is None:  # P, from a shard's positions (a resumed one: from its file)
+            position_size = int(np.load(os.path.join(partial, names["positions"]),
+                                        mmap_mode="r").shape[-1])
         shards.append(names)
 
     manifest = {
@@ -258,7 +262,7 @@ def _collect_locked(config: CollectConfig, path: str, partial: str, *,
         "obs_shape": list(task.obs_shape),
         "obs_dtype": "uint8" if task.obs_kind == "pixels" else "float32",
         "action_size": task.action_size,
-        "position_size": task.position_size,
+        "position_size": position_size,
         "episode_length": config.episode_length,
         "num_episodes": config.num_episodes,
         "seed": config.seed,

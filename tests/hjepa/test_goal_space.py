@@ -43,7 +43,7 @@ def ant_head():
     velocities vary at random: (goal-space config, goal-space params)."""
     obs, xy = _ant_like_observations(np.random.default_rng(0), 300 * 9)
     latents = (obs @ ENCODER).reshape(300, 9, 32)
-    gs_config = GoalSpaceConfig(hidden=(64, 64), steps=3000, batch_size=128, window=8,
+    gs_config = GoalSpaceConfig(hidden=(64, 64), steps=3000, batch_size=128, window=4,
                                 max_steps=20)
     gs_params, history = train.fit_goal_space(gs_config, latents, xy.reshape(300, 9, 2),
                                               log_every=1000)
@@ -72,10 +72,11 @@ def test_the_goal_space_cost_is_zero_at_the_goal_and_rises_with_the_torso_distan
     assert np.median(costs[:, 3]) == pytest.approx(3.0, abs=0.3)
 
 
-def test_the_goal_conditioned_critic_counts_steps_along_a_path():
+def test_the_goal_conditioned_critic_rises_along_a_path_within_its_bounds():
     """States walk a line at one unit a step (their latents a fixed random map of the
-    position): the critic's steps to a point k steps ahead rise with k and stay within the
-    observed bounds d(z_t, p_{t+k}) <= k (plus a margin)."""
+    position): the critic's steps to a point k steps ahead rise with k (an invariant of a
+    temporal distance) and stay within the observed bounds d(z_t, p_{t+k}) <= k. Its scale
+    grows with training; the end-to-end check is umaze in benchmarks/goal_space.py."""
     rng = np.random.default_rng(0)
     episodes, length = 64, 41
     starts = rng.uniform(0, 20, size=(episodes, 1))
@@ -92,7 +93,7 @@ def test_the_goal_conditioned_critic_counts_steps_along_a_path():
                       for k in (0, 4, 8, 16, 32)], -1)  # [E, 5]
     medians = np.median(ahead, axis=0)
     assert np.all(np.diff(medians) > 0), medians
-    assert medians[0] < 2.0 and medians[2] < 8.0 + 2.0, medians
+    assert medians[0] < 1.0 and np.all(medians[1:] <= np.array([4, 8, 16, 32])), medians
 
 
 @pytest.mark.parametrize("goal, message", [
