@@ -586,25 +586,35 @@ def _train(args) -> int:
     return 0
 
 
-def _critic(args) -> int:
-    import functools
-    import os
-
-    from hjepa import critic as critic_lib
+def _flat_run_and_its_data(args, flat_only: str):
+    """(model config, params, dataset) of `--run-dir` and `--data`: a flat run and the kind
+    of data it was trained on; ValueError naming `flat_only` for a hierarchy."""
     from hjepa import data, hierarchy, train
-    from hjepa import model as model_lib
-    from hjepa.checkpoint import read_json
 
     model_config, _, params = train.load_run(args.run_dir)
     if isinstance(model_config, hierarchy.HierarchyConfig):
-        raise ValueError(f"--run-dir: {args.run_dir} holds a hierarchical model; `hjepa critic` "
-                         "trains critics of flat models (for hierarchies: benchmarks.hierarchy)")
+        raise ValueError(f"--run-dir: {args.run_dir} holds a hierarchical model; {flat_only}")
     dataset = data.load(args.data)
     record = train.read_run_record(args.run_dir)["dataset"]
     if (dataset.task, dataset.obs_kind) != (record["task"], record["obs_kind"]):
         raise ValueError(f"--data: the run was trained on {record['task']!r} "
                          f"({record['obs_kind']}), got a dataset of {dataset.task!r} "
                          f"({dataset.obs_kind})")
+    return model_config, params, dataset
+
+
+def _critic(args) -> int:
+    import functools
+    import os
+
+    from hjepa import critic as critic_lib
+    from hjepa import model as model_lib
+    from hjepa import train
+    from hjepa.checkpoint import read_json
+
+    model_config, params, dataset = _flat_run_and_its_data(
+        args, "`hjepa critic` trains critics of flat models (for hierarchies: "
+              "benchmarks.hierarchy)")
     config = critic_lib.CriticConfig(embedding_size=args.embedding, max_steps=args.max_steps,
                                      steps=args.steps, window=args.window, seed=args.seed)
     config.validate()
@@ -640,19 +650,11 @@ def _critic(args) -> int:
 def _goal_space(args) -> int:
     import functools
 
-    from hjepa import data, goal_space, hierarchy, ownership, train
+    from hjepa import goal_space, ownership, train
     from hjepa import model as model_lib
 
-    model_config, _, params = train.load_run(args.run_dir)
-    if isinstance(model_config, hierarchy.HierarchyConfig):
-        raise ValueError(f"--run-dir: {args.run_dir} holds a hierarchical model; `hjepa "
-                         "goal-space` trains goal-space models of flat models")
-    dataset = data.load(args.data)
-    record = train.read_run_record(args.run_dir)["dataset"]
-    if (dataset.task, dataset.obs_kind) != (record["task"], record["obs_kind"]):
-        raise ValueError(f"--data: the run was trained on {record['task']!r} "
-                         f"({record['obs_kind']}), got a dataset of {dataset.task!r} "
-                         f"({dataset.obs_kind})")
+    model_config, params, dataset = _flat_run_and_its_data(
+        args, "`hjepa goal-space` trains goal-space models of flat models")
     if not dataset.has_positions:
         raise ValueError(f"--data: {dataset.path} records no goal-space positions (collected "
                          "before hjepa recorded them); collect it again")

@@ -327,15 +327,23 @@ def fit_critic(config: CriticConfig, latents, *, log_every: int = 500
     train_config = critic_train_config(config, log_every=log_every)
     train_config.validate(latents.shape[1] - 1)
     params = world_model.of(model).init(jax.random.key(config.seed))
+    return _fit_on_episodes(model, train_config, params, latents, log_every=log_every)
+
+
+def _fit_on_episodes(model, train_config: TrainConfig, params: PyTree, episodes: np.ndarray, *,
+                     log_every: int) -> tuple[PyTree, list[dict]]:
+    """A cost family (critic, goal space) trained from `params` on in-memory episodes
+    [N, T+1, F] of frozen latents (and what rides with them), with no actions, through the
+    one chunk and loop. Returns (params, metrics records)."""
     state = TrainState(jnp.zeros((), jnp.int32), params, optimizer(train_config).init(params))
-    all_latents = jnp.asarray(latents)
-    no_actions = jnp.zeros((latents.shape[0], latents.shape[1] - 1, 1), jnp.float32)
+    all_episodes = jnp.asarray(episodes)
+    no_actions = jnp.zeros((episodes.shape[0], episodes.shape[1] - 1, 1), jnp.float32)
     history = []
     state = train_loop(
-        state, lambda state, num_steps: train_chunk(state, all_latents, no_actions,
+        state, lambda state, num_steps: train_chunk(state, all_episodes, no_actions,
                                                     model_config=model, config=train_config,
                                                     num_steps=num_steps),
-        steps=config.steps, log_every=log_every,
+        steps=train_config.steps, log_every=log_every,
         record=lambda step, metrics: history.append({"step": step, **metrics}))
     return state.params, history
 
@@ -404,17 +412,7 @@ def fit_goal_space(config: GoalSpaceConfig, latents, positions, *, log_every: in
     rows = np.concatenate([latents, positions], axis=-1)  # [N, T+1, D + P]
     flat = rows.reshape(-1, rows.shape[-1])
     params = world_model.of(model).init(jax.random.key(config.seed), flat.mean(0), flat.std(0))
-    state = TrainState(jnp.zeros((), jnp.int32), params, optimizer(train_config).init(params))
-    all_rows = jnp.asarray(rows)
-    no_actions = jnp.zeros((rows.shape[0], rows.shape[1] - 1, 1), jnp.float32)
-    history = []
-    state = train_loop(
-        state, lambda state, num_steps: train_chunk(state, all_rows, no_actions,
-                                                    model_config=model, config=train_config,
-                                                    num_steps=num_steps),
-        steps=config.steps, log_every=log_every,
-        record=lambda step, metrics: history.append({"step": step, **metrics}))
-    return state.params, history
+    return _fit_on_episodes(model, train_config, params, rows, log_every=log_every)
 
 
 def fit_goal_space_for_run(config: GoalSpaceConfig, encode, model_params: PyTree,
