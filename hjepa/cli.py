@@ -145,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="replace a dataset or run of another configuration in --out")
 
     p = add("collect", "Collect a reward-free dataset with an exploration policy (correlated "
-            "random actions; a gait controller for ant_umaze).")
+            "random actions; a gait controller for ant_umaze, approach-and-push for pusher).")
     p.add_argument("task", help="task name, e.g. reacher")
     p.add_argument("--out", required=True, help="dataset directory to create")
     p.add_argument("--obs", default="state", help="observation kind: state or pixels")
@@ -155,11 +155,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--episode-length", type=int, default=None,
                    help="steps per episode (default: the task's episode length)")
     p.add_argument("--episodes-per-shard", type=int, default=500)
-    p.add_argument("--policy", choices=("auto", "ar1", "waypoint", "reach"), default="auto",
+    p.add_argument("--policy", choices=("auto", "ar1", "waypoint", "reach", "push"),
+                   default="auto",
                    help="exploration: ar1 (correlated random actions), waypoint (ant_umaze's "
                         "gait controller walking to random waypoints), reach (reacher's noisy "
-                        "reach-and-hold of random poses, 1/4 of the episodes random), auto "
-                        "(waypoint for ant_umaze, else ar1) (default: %(default)s)")
+                        "reach-and-hold of random poses, 1/4 of the episodes random), push "
+                        "(pusher's noisy approach-and-push toward random points, 1/5 of the "
+                        "episodes random), auto (waypoint for ant_umaze, push for pusher, "
+                        "else ar1) (default: %(default)s)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
 
@@ -504,7 +507,8 @@ def _collect(args) -> int:
     length = task.episode_length if args.episode_length is None else args.episode_length
     kind = args.policy
     if kind == "auto":
-        kind = "waypoint" if args.task in data.POLICY_TASKS["waypoint"] else "ar1"
+        kind = next((kind for kind in ("waypoint", "push")
+                     if args.task in data.POLICY_TASKS[kind]), "ar1")
     config = data.CollectConfig(task=args.task, obs=args.obs, num_episodes=args.episodes,
                                 episode_length=length, episodes_per_shard=args.episodes_per_shard,
                                 seed=args.seed, image_size=args.image_size,

@@ -71,7 +71,8 @@ def collect_episodes(
     `init(key, state) -> carry` and `__call__(carry, key, state, step_index []) -> (carry,
     action [A])`: `ExplorationPolicy` (AR(1) random actions, any task),
     `hjepa.tasks.ant_maze.WaypointPolicy` (a gait controller walking to random waypoints in
-    ant_umaze) or `hjepa.tasks.reacher.ReachingPolicy` (noisy reach-and-hold of random poses).
+    ant_umaze), `hjepa.tasks.reacher.ReachingPolicy` (noisy reach-and-hold of random poses) or
+    `hjepa.tasks.pusher.PushPolicy` (noisy approach-and-push toward random points).
     Actions are clipped to the task's bounds; each episode starts at `task.exploration_start`.
 
     Returns:

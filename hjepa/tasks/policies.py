@@ -2,7 +2,8 @@
 
 `ExplorationPolicy` (temporally correlated random actions, kind "ar1") works on any task; a
 task module registers the controllers written for it (`register_policy`): reacher's
-`ReachingPolicy` ("reach") and ant_umaze's `WaypointPolicy` ("waypoint"). `hjepa.data`
+`ReachingPolicy` ("reach"), ant_umaze's `WaypointPolicy` ("waypoint") and pusher's
+`PushPolicy` ("push"). `hjepa.data`
 collects with any registered policy and knows none of them by name.
 
 A policy is a frozen dataclass (hashable: a static argument of the jitted collection) with

@@ -56,10 +56,13 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
 import planners
+from hjepa.checks import is_int
 from hjepa.tasks._brax import import_brax, pipeline, step_substeps
 from hjepa.tasks.base import DEFAULT_IMAGE_SIZE, Episode, Goal, Task, register
+from hjepa.tasks.policies import register_policy
 
 NUM_ARM_JOINTS = 7
 WRIST_LINK = 6  # r_wrist_roll_link (the hand; brax fuses tips_arm into it)
@@ -269,5 +272,178 @@ class Pusher(Task):
         )
 
 
+def hand_point_of_angles(system, q: jax.Array) -> jax.Array:
+    """World xyz [3] of the hand's pushing point with the joints at angles q [q_size], at rest."""
+    from brax import kinematics
+
+    x, _ = kinematics.forward(system, q, jnp.zeros(system.qd_size()))
+    return hand_point(x)
+
+
+def reach_angles(system, q: jax.Array, target: jax.Array, iterations: int,
+                 damping: float = 0.01, max_change: float = 0.3) -> jax.Array:
+    """Arm angles [7] that bring the hand's pushing point toward `target` [3], from q [q_size].
+
+    `iterations` damped least-squares steps of inverse kinematics (each joint change at most
+    `max_change` rad per step), kept inside the joints' ranges.
+    """
+    low, high = system.dof.limit
+    low, high = low[:NUM_ARM_JOINTS] + 0.01, high[:NUM_ARM_JOINTS] - 0.01
+
+    def hand_of_arm(arm):
+        return hand_point_of_angles(system, q.at[:NUM_ARM_JOINTS].set(arm))
+
+    def step(arm, _):
+        jacobian = jax.jacfwd(hand_of_arm)(arm)  # [3, 7]
+        error = target - hand_of_arm(arm)  # [3]
+        change = jacobian.T @ jnp.linalg.solve(
+            jacobian @ jacobian.T + damping * jnp.eye(3), error)
+        return jnp.clip(arm + jnp.clip(change, -max_change, max_change), low, high), None
+
+    arm, _ = jax.lax.scan(step, q[:NUM_ARM_JOINTS], None, length=iterations)
+    return arm
+
+
+@struct.dataclass
+class PushCarry:
+    """What `PushPolicy` carries from step to step."""
+
+    target: jax.Array  # [2] world xy the object is pushed toward
+    steps_left: jax.Array  # [] int32, control steps until the next target
+    noise: jax.Array  # [7] the AR(1) noise of the last step
+    scale: jax.Array  # [] this episode's noise scale σ
+    pushing: jax.Array  # [] bool: the episode pushes (else noise only)
+
+
+@dataclasses.dataclass(frozen=True)
+class PushPolicy:
+    """Reward-free pusher data with contact: a noisy approach-and-push toward random points.
+
+    Random torques seldom bring the hand down to the object, so AR(1) data hold almost no
+    contact. With probability `push_probability` an episode instead pushes the object toward
+    a random point of the table around the goal region (a new one every `min_hold`..`max_hold`
+    steps, or once the object is within `arrive` of it): the hand's pushing point is driven to
+    `behind` metres behind the object on the line from the point to the object (raised by
+    `hover` while it is more than 0.05 away in xy, so that it comes down behind the object
+    rather than sweeping through it), by inverse kinematics (`reach_angles`) and a PD law in
+    joint space (gains `kp`, `kd`, in action units per rad and rad/s), plus AR(1) noise of
+    correlation `correlation` and a per-episode scale in [`min_scale`, `max_scale`]. The other
+    episodes are that noise alone, with scale in [`explore_min_scale`, 1]. The points are drawn
+    in a box larger than the goals' (by `margin`), so they are never the evaluation's goals
+    but cover them. Pure and jittable:
+
+        carry = policy.init(key, state)
+        carry, action = policy(carry, key, state, step_index)  # action [7] in [-1, 1]
+    """
+
+    kp: float = 5.0
+    kd: float = 0.5
+    behind: float = 0.1  # m
+    hover: float = 0.15  # m
+    arrive: float = 0.03  # m
+    margin: float = 0.05  # m
+    min_hold: int = 30
+    max_hold: int = 60
+    ik_iterations: int = 8
+    push_probability: float = 0.8
+    correlation: float = 0.8
+    min_scale: float = 0.0
+    max_scale: float = 0.3
+    explore_min_scale: float = 0.1
+
+    def validate(self) -> None:
+        """Raises ValueError for settings out of range."""
+        for name in ("kp", "kd", "behind", "hover", "arrive", "margin", "min_scale",
+                     "max_scale", "explore_min_scale"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+        for name in ("min_hold", "max_hold", "ik_iterations"):
+            value = getattr(self, name)
+            if not is_int(value) or value < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        if self.min_hold > self.max_hold or self.min_scale > self.max_scale:
+            raise ValueError(
+                "expected min_hold <= max_hold and min_scale <= max_scale, got "
+                f"{self.min_hold}, {self.max_hold} and {self.min_scale}, {self.max_scale}")
+        if not 0.0 <= self.push_probability <= 1.0:
+            raise ValueError(
+                f"push_probability: expected a number in [0, 1], got {self.push_probability!r}")
+        if not 0.0 <= self.correlation < 1.0:
+            raise ValueError(f"correlation: expected a number in [0, 1), got {self.correlation!r}")
+        if self.explore_min_scale > 1.0:
+            raise ValueError(
+                f"explore_min_scale: expected a number in [0, 1], got {self.explore_min_scale!r}")
+
+    def bind(self, task: Task) -> _BoundPushPolicy:
+        """The policy acting in `task` (a `Pusher`); for `hjepa.data.collect_episodes`."""
+        if not isinstance(task, Pusher):
+            raise ValueError(f"task: PushPolicy drives the arm of pusher, got task "
+                             f"{getattr(task, 'name', task)!r}")
+        return _BoundPushPolicy(self, task)
+
+
+@dataclasses.dataclass(frozen=True)
+class _BoundPushPolicy:
+    """`PushPolicy` acting in one `Pusher` task (tasks hash by identity)."""
+
+    policy: PushPolicy
+    task: Pusher
+
+    def _draw_target(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """A random point [2] to push the object toward and how many steps to keep it []."""
+        point_key, hold_key = jax.random.split(key)
+        margin = self.policy.margin
+        low = jnp.asarray(HOME) + jnp.asarray(GOAL_LOW) - margin
+        high = jnp.asarray(HOME) + jnp.asarray(GOAL_HIGH) + margin
+        point = jax.random.uniform(point_key, (2,), minval=low, maxval=high)
+        hold = jax.random.randint(hold_key, (), self.policy.min_hold, self.policy.max_hold + 1)
+        return point, hold
+
+    def init(self, key: jax.Array, state) -> PushCarry:
+        """The carry at the start of an episode: its kind, noise scale and first point."""
+        del state
+        target_key, push_key, scale_key = jax.random.split(key, 3)
+        policy = self.policy
+        pushing = jax.random.uniform(push_key) < policy.push_probability
+        unit = jax.random.uniform(scale_key)
+        scale = jnp.where(pushing, policy.min_scale + unit * (policy.max_scale - policy.min_scale),
+                          policy.explore_min_scale + unit * (1.0 - policy.explore_min_scale))
+        target, hold = self._draw_target(target_key)
+        return PushCarry(target=target, steps_left=hold, noise=jnp.zeros(NUM_ARM_JOINTS),
+                         scale=scale, pushing=pushing)
+
+    def hand_target(self, state, point: jax.Array) -> jax.Array:
+        """Where the hand's pushing point goes [3] to push the object toward `point` [2]."""
+        obj = state.x.pos[OBJECT_LINK]  # [3]
+        away = point - obj[:2]
+        direction = away / jnp.sqrt(jnp.sum(away**2) + 1e-12)
+        behind = obj.at[:2].add(-self.policy.behind * direction)
+        hand = hand_point(state.x)
+        far = jnp.sqrt(jnp.sum((hand[:2] - behind[:2]) ** 2))
+        return behind.at[2].add(self.policy.hover * jnp.clip(far / 0.05, 0.0, 1.0))
+
+    def __call__(self, carry: PushCarry, key: jax.Array, state, step_index):
+        """`(carry, key, pipeline state, step index []) -> (carry, action [7])`."""
+        del step_index
+        policy = self.policy
+        target_key, noise_key = jax.random.split(key)
+        new_target, new_hold = self._draw_target(target_key)
+        arrived = jnp.sqrt(jnp.sum((object_xy(state.x) - carry.target) ** 2)) < policy.arrive
+        expired = (carry.steps_left <= 0) | arrived
+        target = jnp.where(expired, new_target, carry.target)
+        steps_left = jnp.where(expired, new_hold, carry.steps_left) - 1
+        arm = reach_angles(self.task.system, state.q, self.hand_target(state, target),
+                           policy.ik_iterations)
+        drive = policy.kp * (arm - state.q[:NUM_ARM_JOINTS]) - policy.kd * state.qd[
+            :NUM_ARM_JOINTS]  # [7]
+        innovation = jnp.sqrt(1.0 - policy.correlation**2)
+        noise = (policy.correlation * carry.noise
+                 + innovation * carry.scale * jax.random.normal(noise_key, (NUM_ARM_JOINTS,)))
+        action = jnp.clip(jnp.where(carry.pushing, drive, 0.0) + noise, -1.0, 1.0)
+        return carry.replace(target=target, steps_left=steps_left, noise=noise), action
+
+
 register("pusher", lambda obs="state", image_size=DEFAULT_IMAGE_SIZE:
          Pusher(obs=obs, image_size=image_size))
+register_policy("push", PushPolicy, tasks=("pusher",))

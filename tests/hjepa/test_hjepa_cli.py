@@ -70,11 +70,12 @@ def test_collect_unknown_task_names_the_known_tasks(capsys, tmp_path):
     assert not os.path.exists(tmp_path / "d")
 
 
-def test_collect_waypoint_policy_on_a_task_it_does_not_drive(capsys, tmp_path):
+@pytest.mark.parametrize("policy, drives", [("waypoint", "ant_umaze"), ("push", "pusher")])
+def test_collect_a_task_policy_on_a_task_it_does_not_drive(capsys, tmp_path, policy, drives):
     code, _, err = run_cli(["collect", "reacher", "--out", str(tmp_path / "d"), "--policy",
-                            "waypoint"], capsys)
+                            policy], capsys)
     assert code == 2
-    assert "waypoint" in err and "ant_umaze" in err and "reacher" in err
+    assert policy in err and drives in err and "reacher" in err
     assert not os.path.exists(tmp_path / "d")
 
 

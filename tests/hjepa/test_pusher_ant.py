@@ -1,5 +1,5 @@
 """hjepa.tasks: the pusher and ant_umaze tasks (registry, resets, success, contacts, walls,
-oracle problems, the ant's exploration policy, pixels).
+oracle problems, their exploration policies, pixels).
 
 Brax compiles dominate the cost here (30-60 s per function on 2 cores), so each task compiles
 two functions, once per module: its batched reset, and one "run" that builds a start state and
@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import planners
+from hjepa import data as data_lib
 from hjepa import tasks
 from hjepa.tasks import ant_maze as ant_lib
 from hjepa.tasks import pusher as pusher_lib
@@ -262,6 +263,67 @@ def test_pusher_mppi_on_the_oracle_keeps_or_lowers_the_cost_of_zero_actions(push
     assert np.all(np.abs(np.asarray(plan.actions)) <= 1.0)
     assert not bool(plan.info["fallback"])
     assert np.isfinite(float(plan.cost)) and float(plan.cost) <= zero_cost * (1 + 1e-5)
+
+
+# ----------------------------------------------------------------------------- exploration
+
+PUSH_EPISODES = 8
+PUSH_STEPS = 60
+
+
+@pytest.fixture(scope="module")
+def push_run(pusher):
+    """Batched `(key [E], push [E] bool) -> (object xy [E, T+1, 2], actions [E, T, 7])`: episodes
+    from the task's resets, driven by `PushPolicy` (every episode pushing) where `push`, else by
+    the AR(1) random torques; one compile for both."""
+    pushing = pusher_lib.PushPolicy(push_probability=1.0).bind(pusher)
+    noise = data_lib.ExplorationPolicy().bind(pusher)
+
+    def run(key, push):
+        reset_key, init_key, step_key = jax.random.split(key, 3)
+        state = pusher.reset(reset_key).state
+        carry = (pushing.init(init_key, state), noise.init(init_key, state))
+
+        def step(inner, inputs):
+            state, (push_carry, noise_carry) = inner
+            t, k = inputs
+            push_carry, push_action = pushing(push_carry, k, state, t)
+            noise_carry, noise_action = noise(noise_carry, k, state, t)
+            action = jnp.where(push, push_action, noise_action)
+            state = pusher.step(state, action)
+            return (state, (push_carry, noise_carry)), (pusher.position(state), action)
+
+        _, (xy, actions) = jax.lax.scan(step, (state, carry), (
+            jnp.arange(PUSH_STEPS), jax.random.split(step_key, PUSH_STEPS)))
+        return jnp.concatenate([pusher.position(state)[None], xy]), actions
+
+    keys = jax.random.split(jax.random.key(11), PUSH_EPISODES)
+    run = jax.jit(jax.vmap(run))
+    return {kind: tuple(np.asarray(x) for x in run(keys, jnp.full(PUSH_EPISODES, kind == "push")))
+            for kind in ("push", "random")}
+
+
+def test_the_push_policy_moves_the_object_in_most_episodes_random_torques_seldom(push_run):
+    moved = {}
+    for kind, (xy, actions) in push_run.items():
+        assert np.all(np.isfinite(xy)) and np.all(np.abs(actions) <= 1.0)
+        assert actions.shape == (PUSH_EPISODES, PUSH_STEPS, 7)
+        travel = np.linalg.norm(xy - xy[:, :1], axis=-1).max(axis=1)  # [E]
+        moved[kind] = int(np.sum(travel > 0.02))
+    assert moved["push"] >= 6, moved  # the hand comes down behind the object and pushes it
+    assert moved["push"] >= moved["random"] + 3, moved
+
+
+def test_the_push_policy_checks_its_settings_and_its_task():
+    policy = pusher_lib.PushPolicy()
+    policy.validate()
+    assert hash(policy) == hash(pusher_lib.PushPolicy())  # a static jit argument
+    for bad in ({"kp": -1.0}, {"min_hold": 0}, {"push_probability": 1.5}, {"correlation": 1.0},
+                {"behind": float("nan")}, {"min_hold": 9, "max_hold": 3}):
+        with pytest.raises(ValueError, match=next(iter(bad)).split("_")[0]):
+            pusher_lib.PushPolicy(**bad).validate()
+    with pytest.raises(ValueError, match="pusher"):
+        policy.bind(tasks.make("reacher"))
 
 
 # ============================================================================= ant
