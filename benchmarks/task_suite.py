@@ -43,6 +43,7 @@ from hjepa.configs import PlannerConfig
 from hjepa.model import ModelConfig
 from hjepa.sysinfo import hardware
 from hjepa.tasks.ant_maze import WaypointPolicy
+from hjepa.tasks.pusher import PushPolicy
 from hjepa.tasks.reacher import ReachingPolicy
 
 
@@ -125,6 +126,7 @@ ANT_MPPI = MPPI.replace(horizon=16, num_samples=128, iterations=4, temperature=0
 ANT_ORACLE = MPPI.replace(horizon=16, num_samples=32, iterations=1, temperature=0.1,
                            noise_std=0.5, noise_decay=1.0)
 ANT_WAYPOINTS = WaypointPolicy()
+PUSHES = PushPolicy()
 
 SPECS = {
     ("reacher", "state"): Spec(
@@ -147,9 +149,10 @@ SPECS = {
         MAZE_MPPI, MAZE_ORACLE, oracle_episodes=16, critic=critic_lib.CriticConfig(),
         critic_planner=MAZE_CRITIC_MPPI),
     # The pusher's physics (generalized pipeline, 7 joints and contacts) runs ~1.2k steps/s on
-    # 2 CPU cores: its oracle plans with a small budget on a few episodes.
+    # 2 CPU cores: its oracle plans with a small budget on a few episodes. Its data come from
+    # the approach-and-push controller (random torques seldom touch the object).
     ("pusher", "state"): Spec(
-        "pusher", "state", _collect("pusher", "state", 1000, 100, per_shard=250),
+        "pusher", "state", _collect("pusher", "state", 2000, 100, per_shard=500, policy=PUSHES),
         STATE_MODEL, train_lib.TrainConfig(steps=3000, window=8, log_every=250),
         PUSHER_MPPI, PUSHER_ORACLE, oracle_episodes=4),
     ("umaze", "pixels"): Spec(
@@ -157,7 +160,7 @@ SPECS = {
         PIXEL_MODEL, PIXEL_TRAIN,
         MAZE_MPPI, critic=critic_lib.CriticConfig(), critic_planner=MAZE_CRITIC_MPPI),
     ("pusher", "pixels"): Spec(
-        "pusher", "pixels", _collect("pusher", "pixels", 1000, 100),
+        "pusher", "pixels", _collect("pusher", "pixels", 1000, 100, policy=PUSHES),
         PIXEL_MODEL, PIXEL_TRAIN, PUSHER_MPPI),
     # Reward-free ant data come from the waypoint gait controller (random torques barely move
     # an ant); the pixel dataset is half the state one (250k frames, 0.75 GB at 32x32).

@@ -324,22 +324,28 @@ class PushPolicy:
     a random point of the table around the goal region (a new one every `min_hold`..`max_hold`
     steps, or once the object is within `arrive` of it): the hand's pushing point is driven to
     `behind` metres behind the object on the line from the point to the object (raised by
-    `hover` while it is more than 0.05 away in xy, so that it comes down behind the object
-    rather than sweeping through it), by inverse kinematics (`reach_angles`) and a PD law in
-    joint space (gains `kp`, `kd`, in action units per rad and rad/s), plus AR(1) noise of
-    correlation `correlation` and a per-episode scale in [`min_scale`, `max_scale`]. The other
-    episodes are that noise alone, with scale in [`explore_min_scale`, 1]. The points are drawn
-    in a box larger than the goals' (by `margin`), so they are never the evaluation's goals
-    but cover them. Pure and jittable:
+    `hover` while it is more than 0.05 away in xy, lowered between 0.05 and 0.02, so that it
+    comes down behind the object rather than sweeping through it), by inverse kinematics
+    (`reach_angles`) and a PD law in joint space (gains `kp`, `kd`, in action units per rad
+    and rad/s), plus AR(1) noise of correlation `correlation` and a per-episode scale in
+    [`min_scale`, `max_scale`]. The other episodes are that noise alone, with scale in
+    [`explore_min_scale`, 1]. The points are drawn in a box larger than the goals' (by
+    `margin`), so they are never the evaluation's goals but cover them.
+
+    Measured on 2 CPU cores: with the defaults, 25% of the transitions of the first 64 of 2000
+    episodes move the object by more than 1 mm (`hjepa inspect`), 1.8k steps/s collected. It
+    is a data source, not a solver: driven toward an episode's own goal (no noise) it leaves
+    the object within 0.05 of it in 4 of 16 `val` pairs, because the hand often nudges the
+    object while coming down behind it. Pure and jittable:
 
         carry = policy.init(key, state)
         carry, action = policy(carry, key, state, step_index)  # action [7] in [-1, 1]
     """
 
-    kp: float = 5.0
-    kd: float = 0.5
+    kp: float = 10.0
+    kd: float = 1.0
     behind: float = 0.1  # m
-    hover: float = 0.15  # m
+    hover: float = 0.25  # m
     arrive: float = 0.03  # m
     margin: float = 0.05  # m
     min_hold: int = 30
@@ -421,7 +427,7 @@ class _BoundPushPolicy:
         behind = obj.at[:2].add(-self.policy.behind * direction)
         hand = hand_point(state.x)
         far = jnp.sqrt(jnp.sum((hand[:2] - behind[:2]) ** 2))
-        return behind.at[2].add(self.policy.hover * jnp.clip(far / 0.05, 0.0, 1.0))
+        return behind.at[2].add(self.policy.hover * jnp.clip((far - 0.02) / 0.03, 0.0, 1.0))
 
     def __call__(self, carry: PushCarry, key: jax.Array, state, step_index):
         """`(carry, key, pipeline state, step index []) -> (carry, action [7])`."""
