@@ -319,14 +319,17 @@ def test_train_and_plan_a_two_level_hierarchy(capsys, tmp_path, tiny_dataset):
     summary = json.loads(out)
     assert summary["model"] == "learned, 2 levels" and summary["episodes"] == 2
     # what the library computes for the same run, pairs and settings (upper levels: their
-    # own noise, no decay)
+    # own noise, no decay), recording what --render records (the same compiled episodes)
+    from hjepa import visualize
+
     config, _, params = train_lib.load_run(run_dir)
     options = {"num_samples": 4, "iterations": 1, "temperature": 0.03, "noise_std": 0.3,
                "noise_decay": 0.6}
     expected = evaluate_lib.evaluate_hierarchy(
         tasks.make("reacher"), splits.key("test"), config, params, num_episodes=2,
         horizons=(2, 2), planner_options=(dict(options, noise_std=1.0, noise_decay=1.0),
-                                          options), snap_radius=0.5)
+                                          options), snap_radius=0.5,
+        record=visualize.FrameRecorder(tasks.make("reacher"), poses=True, observations=False))
     assert summary["mean_final_distance"] == pytest.approx(
         float(np.mean(expected.final_distance)), rel=1e-5)
     # the viewer of the first hierarchical episode: its start and every step

@@ -26,7 +26,7 @@ from hjepa import evaluate, pretrained, splits, stats, tasks
 
 # Episodes each guard plans: enough that the floor sits well above the random-action rate,
 # few enough that the guards stay cheap on 2 CPU cores.
-GUARD_EPISODES = {"reacher": 16, "two_rooms": 16, "two_rooms_pixels": 8, "reacher_pixels": 8,
+GUARD_EPISODES = {"reacher": 16, "two_rooms": 16, "two_rooms_pixels": 6, "reacher_pixels": 6,
                   "umaze_h2": 8}
 
 
