@@ -3,6 +3,8 @@ against the latent distance to a goal observation, on the same start/goal pairs.
 
     python -m benchmarks.goal_space --task umaze --split test
     python -m benchmarks.goal_space --task ant_umaze --split test --episodes 32
+    python -m benchmarks.goal_space --task pusher --split test --episodes 16 \
+        --costs "latent distance,goal space: steps"
 
 For a task of the suite (`benchmarks.task_suite.SPECS`, state observations): collect its
 reward-free dataset with goal-space positions (reused when present), train its world model

@@ -314,6 +314,21 @@ def test_the_push_policy_moves_the_object_in_most_episodes_random_torques_seldom
     assert moved["push"] >= moved["random"] + 3, moved
 
 
+def test_reach_angles_find_a_pose_whose_hand_is_at_a_reachable_target(pusher):
+    # The target: the hand of a known pose; inverse kinematics from the rest pose finds a pose
+    # (not necessarily that one) with the hand there, inside the joint ranges.
+    system = pusher.system
+    q = jnp.zeros(system.q_size())
+    pose = q.at[:7].set(jnp.array([0.3, 0.6, 0.0, -1.2, 0.0, -0.4, 0.0]))
+    target = pusher_lib.hand_point_of_angles(system, pose)
+    arm = jax.jit(lambda q, target: pusher_lib.reach_angles(system, q, target, 12))(q, target)
+    reached = pusher_lib.hand_point_of_angles(system, q.at[:7].set(arm))
+    assert float(jnp.linalg.norm(reached - target)) < 0.01, (reached, target)
+    low, high = system.dof.limit
+    assert np.all(np.asarray(arm) >= np.asarray(low[:7])) and np.all(
+        np.asarray(arm) <= np.asarray(high[:7]))
+
+
 def test_the_push_policy_checks_its_settings_and_its_task():
     policy = pusher_lib.PushPolicy()
     policy.validate()
