@@ -17,8 +17,53 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from hjepa.checks import is_int
 from hjepa.tasks.base import Task
+
+
+def correlated_noise(previous: jax.Array, key: jax.Array, correlation: float,
+                     scale: jax.Array) -> jax.Array:
+    """One step of AR(1) noise [A]: correlation · previous + sqrt(1 − correlation²) · scale · ε."""
+    innovation = jnp.sqrt(1.0 - correlation**2)
+    return correlation * previous + innovation * scale * jax.random.normal(key, previous.shape)
+
+
+def episode_noise_scale(policy, unit: jax.Array, tracking: jax.Array) -> jax.Array:
+    """The noise scale σ [] of a noisy target-tracking episode (`ReachingPolicy`, `PushPolicy`)
+    from a uniform draw `unit` []: in [min_scale, max_scale] when it tracks targets, else
+    (noise alone) in [explore_min_scale, 1]."""
+    return jnp.where(tracking, policy.min_scale + unit * (policy.max_scale - policy.min_scale),
+                     policy.explore_min_scale + unit * (1.0 - policy.explore_min_scale))
+
+
+def check_noisy_tracking(policy, *, numbers: tuple[str, ...], integers: tuple[str, ...],
+                         probability: str) -> None:
+    """Raises ValueError for settings of a noisy target-tracking policy out of range:
+    `numbers` must be finite and >= 0, `integers` >= 1, min_hold <= max_hold, min_scale <=
+    max_scale, the attribute `probability` in [0, 1], correlation in [0, 1) and
+    explore_min_scale <= 1."""
+    for name in numbers:
+        value = getattr(policy, name)
+        if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    for name in integers:
+        value = getattr(policy, name)
+        if not is_int(value) or value < 1:
+            raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+    if policy.min_hold > policy.max_hold or policy.min_scale > policy.max_scale:
+        raise ValueError(
+            "expected min_hold <= max_hold and min_scale <= max_scale, got "
+            f"{policy.min_hold}, {policy.max_hold} and {policy.min_scale}, {policy.max_scale}")
+    value = getattr(policy, probability)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{probability}: expected a number in [0, 1], got {value!r}")
+    if not 0.0 <= policy.correlation < 1.0:
+        raise ValueError(f"correlation: expected a number in [0, 1), got {policy.correlation!r}")
+    if policy.explore_min_scale > 1.0:
+        raise ValueError(
+            f"explore_min_scale: expected a number in [0, 1], got {policy.explore_min_scale!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,9 +109,7 @@ class _CorrelatedNoise:
     def __call__(self, carry, key: jax.Array, state, step_index):
         del state, step_index
         previous, scale = carry
-        innovation = jnp.sqrt(1.0 - self.policy.correlation**2)
-        noise = jax.random.normal(key, previous.shape)
-        action = jnp.clip(self.policy.correlation * previous + innovation * scale * noise,
+        action = jnp.clip(correlated_noise(previous, key, self.policy.correlation, scale),
                           self.low, self.high)
         return (action, scale), action
 

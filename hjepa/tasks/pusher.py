@@ -59,10 +59,14 @@ import numpy as np
 from flax import struct
 
 import planners
-from hjepa.checks import is_int
 from hjepa.tasks._brax import import_brax, pipeline, step_substeps
 from hjepa.tasks.base import DEFAULT_IMAGE_SIZE, Episode, Goal, Task, register
-from hjepa.tasks.policies import register_policy
+from hjepa.tasks.policies import (
+    check_noisy_tracking,
+    correlated_noise,
+    episode_noise_scale,
+    register_policy,
+)
 
 NUM_ARM_JOINTS = 7
 WRIST_LINK = 6  # r_wrist_roll_link (the hand; brax fuses tips_arm into it)
@@ -359,27 +363,10 @@ class PushPolicy:
 
     def validate(self) -> None:
         """Raises ValueError for settings out of range."""
-        for name in ("kp", "kd", "behind", "hover", "arrive", "margin", "min_scale",
-                     "max_scale", "explore_min_scale"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
-        for name in ("min_hold", "max_hold", "ik_iterations"):
-            value = getattr(self, name)
-            if not is_int(value) or value < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-        if self.min_hold > self.max_hold or self.min_scale > self.max_scale:
-            raise ValueError(
-                "expected min_hold <= max_hold and min_scale <= max_scale, got "
-                f"{self.min_hold}, {self.max_hold} and {self.min_scale}, {self.max_scale}")
-        if not 0.0 <= self.push_probability <= 1.0:
-            raise ValueError(
-                f"push_probability: expected a number in [0, 1], got {self.push_probability!r}")
-        if not 0.0 <= self.correlation < 1.0:
-            raise ValueError(f"correlation: expected a number in [0, 1), got {self.correlation!r}")
-        if self.explore_min_scale > 1.0:
-            raise ValueError(
-                f"explore_min_scale: expected a number in [0, 1], got {self.explore_min_scale!r}")
+        check_noisy_tracking(self, numbers=("kp", "kd", "behind", "hover", "arrive", "margin",
+                                            "min_scale", "max_scale", "explore_min_scale"),
+                             integers=("min_hold", "max_hold", "ik_iterations"),
+                             probability="push_probability")
 
     def bind(self, task: Task) -> _BoundPushPolicy:
         """The policy acting in `task` (a `Pusher`); for `hjepa.data.collect_episodes`."""
@@ -412,9 +399,7 @@ class _BoundPushPolicy:
         target_key, push_key, scale_key = jax.random.split(key, 3)
         policy = self.policy
         pushing = jax.random.uniform(push_key) < policy.push_probability
-        unit = jax.random.uniform(scale_key)
-        scale = jnp.where(pushing, policy.min_scale + unit * (policy.max_scale - policy.min_scale),
-                          policy.explore_min_scale + unit * (1.0 - policy.explore_min_scale))
+        scale = episode_noise_scale(policy, jax.random.uniform(scale_key), pushing)
         target, hold = self._draw_target(target_key)
         return PushCarry(target=target, steps_left=hold, noise=jnp.zeros(NUM_ARM_JOINTS),
                          scale=scale, pushing=pushing)
@@ -443,9 +428,7 @@ class _BoundPushPolicy:
                            policy.ik_iterations)
         drive = policy.kp * (arm - state.q[:NUM_ARM_JOINTS]) - policy.kd * state.qd[
             :NUM_ARM_JOINTS]  # [7]
-        innovation = jnp.sqrt(1.0 - policy.correlation**2)
-        noise = (policy.correlation * carry.noise
-                 + innovation * carry.scale * jax.random.normal(noise_key, (NUM_ARM_JOINTS,)))
+        noise = correlated_noise(carry.noise, noise_key, policy.correlation, carry.scale)  # [7]
         action = jnp.clip(jnp.where(carry.pushing, drive, 0.0) + noise, -1.0, 1.0)
         return carry.replace(target=target, steps_left=steps_left, noise=noise), action
 

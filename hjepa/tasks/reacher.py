@@ -31,10 +31,14 @@ import numpy as np
 from flax import struct
 
 import planners
-from hjepa.checks import is_int
 from hjepa.tasks._brax import import_brax, pipeline, step_substeps
 from hjepa.tasks.base import Episode, Goal, Task, register
-from hjepa.tasks.policies import register_policy
+from hjepa.tasks.policies import (
+    check_noisy_tracking,
+    correlated_noise,
+    episode_noise_scale,
+    register_policy,
+)
 
 LINK0_LENGTH = 0.1  # shoulder to elbow
 LINK1_LENGTH = 0.11  # elbow to fingertip
@@ -257,26 +261,9 @@ class ReachingPolicy:
 
     def validate(self) -> None:
         """Raises ValueError for settings out of range."""
-        for name in ("kp", "kd", "min_scale", "max_scale", "explore_min_scale"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
-        for name in ("min_hold", "max_hold"):
-            value = getattr(self, name)
-            if not is_int(value) or value < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-        if self.min_hold > self.max_hold or self.min_scale > self.max_scale:
-            raise ValueError(
-                "expected min_hold <= max_hold and min_scale <= max_scale, got "
-                f"{self.min_hold}, {self.max_hold} and {self.min_scale}, {self.max_scale}")
-        if not 0.0 <= self.track_probability <= 1.0:
-            raise ValueError(
-                f"track_probability: expected a number in [0, 1], got {self.track_probability!r}")
-        if not 0.0 <= self.correlation < 1.0:
-            raise ValueError(f"correlation: expected a number in [0, 1), got {self.correlation!r}")
-        if self.explore_min_scale > 1.0:
-            raise ValueError(
-                f"explore_min_scale: expected a number in [0, 1], got {self.explore_min_scale!r}")
+        check_noisy_tracking(self, numbers=("kp", "kd", "min_scale", "max_scale",
+                                            "explore_min_scale"),
+                             integers=("min_hold", "max_hold"), probability="track_probability")
 
     def bind(self, task: Task) -> ReachingPolicy:
         """The policy itself (it acts in any `Reacher`); for `hjepa.data.collect_episodes`."""
@@ -298,9 +285,7 @@ class ReachingPolicy:
         del state
         target_key, track_key, scale_key = jax.random.split(key, 3)
         tracking = jax.random.uniform(track_key) < self.track_probability
-        unit = jax.random.uniform(scale_key)
-        scale = jnp.where(tracking, self.min_scale + unit * (self.max_scale - self.min_scale),
-                          self.explore_min_scale + unit * (1.0 - self.explore_min_scale))
+        scale = episode_noise_scale(self, jax.random.uniform(scale_key), tracking)
         target, hold = self._draw_target(target_key)
         return ReachingCarry(target=target, steps_left=hold, noise=jnp.zeros(2), scale=scale,
                              tracking=tracking)
@@ -315,9 +300,7 @@ class ReachingPolicy:
         steps_left = jnp.where(expired, new_hold, carry.steps_left) - 1
         error = jnp.stack([_wrap_angle(target[0] - state.q[0]), target[1] - state.q[1]])
         drive = self.kp * error - self.kd * state.qd[:2]  # [2]
-        innovation = jnp.sqrt(1.0 - self.correlation**2)
-        noise = (self.correlation * carry.noise
-                 + innovation * carry.scale * jax.random.normal(noise_key, (2,)))
+        noise = correlated_noise(carry.noise, noise_key, self.correlation, carry.scale)  # [2]
         action = jnp.clip(jnp.where(carry.tracking, drive, 0.0) + noise, -1.0, 1.0)
         carry = carry.replace(target=target, steps_left=steps_left, noise=noise)
         return carry, action
