@@ -158,7 +158,7 @@ def load(run_dir: str, latent_size: int) -> tuple[CriticConfig, PyTree]:
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"critic: {record_path} is not a critic record hjepa can read "
                          f"({type(error).__name__}: {error})") from None
-    like = init(config, jax.random.key(0), latent_size)
+    like = jax.eval_shape(lambda: init(config, jax.random.key(0), latent_size))  # shapes
     with open(path, "rb") as f:
         payload = f.read()
     if record.get("sha256") not in (None, hashlib.sha256(payload).hexdigest()):

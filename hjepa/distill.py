@@ -256,7 +256,8 @@ def load(run_dir: str, latent_size: int, action_size: int) -> tuple[PolicyConfig
     if record.get("sha256") != hashlib.sha256(payload).hexdigest():
         raise ValueError(f"policy: {path} is corrupt: it does not match the digest recorded in "
                          f"{record_path}")
-    like = policy_lib.init(config, jax.random.key(0), latent_size, action_size)
+    like = jax.eval_shape(  # shapes only: nothing is initialised
+        lambda: policy_lib.init(config, jax.random.key(0), latent_size, action_size))
     try:
         params = flax.serialization.from_bytes(like, payload)
     except (ValueError, KeyError) as error:

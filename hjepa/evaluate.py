@@ -450,8 +450,8 @@ def run_episodes(task: Task, run: Callable, params: PyTree, key: jax.Array, *,
     if records is not None:
         records = jax.tree.map(_to_numpy, records)
         episodes = jax.tree.map(_to_numpy, episodes)
-    distances = np.linalg.norm(np.asarray(positions) - np.asarray(episodes.goal.position)[:, None],
-                               axis=-1)
+    distances = np.asarray(task.position_distance(
+        jnp.asarray(positions), jnp.asarray(episodes.goal.position)[:, None]))  # [N, T]
     final = np.asarray(final)
     return EvalResult(
         success=final < task.success_threshold,

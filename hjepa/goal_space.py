@@ -238,7 +238,8 @@ def load(run_dir: str, latent_size: int) -> tuple[GoalSpaceConfig, int, PyTree]:
     if record.get("sha256") != hashlib.sha256(payload).hexdigest():
         raise ValueError(f"goal space: {path} is corrupt: it does not match the digest recorded "
                          f"in {record_path}")
-    like = init(config, jax.random.key(0), latent_size, position_size)
+    like = jax.eval_shape(  # shapes only: nothing is initialised
+        lambda: init(config, jax.random.key(0), latent_size, position_size))
     try:
         params = flax.serialization.from_bytes(like, payload)
     except (ValueError, KeyError) as error:

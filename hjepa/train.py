@@ -51,7 +51,11 @@ def init_params(model_config, key: jax.Array, obs_mean=None, obs_std=None) -> Py
     return world_model.of(model_config).init(key, obs_mean, obs_std)
 
 
+@functools.partial(jax.jit, static_argnames=("model_config", "config"))
 def init_state(model_config: ModelConfig, config: TrainConfig, obs_mean, obs_std) -> TrainState:
+    """The train state at step 0 (params from `config.seed`, the optimiser's state), one
+    compiled program: initialising op by op (eagerly) compiled each op apart, seconds per
+    call for a conv encoder."""
     params = init_params(model_config, jax.random.key(config.seed), obs_mean, obs_std)
     return TrainState(jnp.zeros((), jnp.int32), params, optimizer(config).init(params))
 
@@ -818,12 +822,14 @@ def load_run(run_dir: str, *, task: str | None = None,
             f"run {run_dir}: expected a model of task {task!r}, it was trained on "
             f"{trained_on!r}"
         )
-    params = init_params(model_config, jax.random.key(0))
-    like = TrainState(jnp.zeros((), jnp.int32), params, optimizer(config).init(params))
+    # shapes only (nothing is initialised); the checkpoint holds the normaliser's statistics
+    like = jax.eval_shape(functools.partial(init_state, model_config, config), None, None)
     if mesh is not None:
         sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-        like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-                            like)
+    else:
+        sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                        like)
     mngr = ckpt.manager(os.path.join(run_dir, "checkpoints"))
     try:
         state = ckpt.restore(mngr, like)

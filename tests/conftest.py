@@ -42,9 +42,10 @@ def pytest_unconfigure(config):
 # (xdist's default order, most tests per file first, put them last.)
 LONG_FILES = (
     "test_hjepa_cli.py", "test_quality_guards.py", "test_notebooks.py", "test_parallel.py",
-    "test_pusher_ant.py", "test_distill.py", "test_pixels.py", "test_latent_variable.py",
-    "test_visualize.py", "test_reliability.py", "test_point_maze.py", "test_hjepa_evaluate.py",
-    "test_goal_space.py", "test_suite.py", "test_hierarchy.py", "test_critic.py",
+    "test_pusher_ant.py", "test_push_t.py", "test_distill.py", "test_pixels.py",
+    "test_latent_variable.py", "test_visualize.py", "test_reliability.py", "test_point_maze.py",
+    "test_hjepa_evaluate.py", "test_goal_space.py", "test_suite.py", "test_hierarchy.py",
+    "test_critic.py",
 )
 
 

@@ -1,6 +1,13 @@
 """Goal-reaching Brax tasks behind `make(name, obs=...)`."""
 
-from hjepa.tasks import ant_maze, point_maze, pusher, reacher, windy  # noqa: F401  (registers)
+from hjepa.tasks import (  # noqa: F401  (registers)
+    ant_maze,
+    point_maze,
+    push_t,
+    pusher,
+    reacher,
+    windy,
+)
 from hjepa.tasks.base import (
     DEFAULT_IMAGE_SIZE,
     OBS_KINDS,

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
@@ -107,6 +108,13 @@ class Task:
     def distance(self, state: PyTree, goal: Goal) -> jax.Array:
         """Distance [] between a state and the goal, in the success metric."""
         raise NotImplementedError
+
+    def position_distance(self, position: jax.Array, goal_position: jax.Array) -> jax.Array:
+        """The success metric's distance [...] between points of the goal space [..., P]
+        (`position`, `Goal.position`): Euclidean unless a task measures it otherwise (Push-T:
+        position and angle errors over their tolerances). Tasks keep
+        `distance(state, goal) == position_distance(position(state), goal.position)`."""
+        return jnp.sqrt(jnp.sum((position - goal_position) ** 2, axis=-1))
 
     def success(self, state: PyTree, goal: Goal) -> jax.Array:
         """Whether `state` reaches `goal` (bool [])."""

@@ -9,6 +9,7 @@ import pytest
 from hjepa import evaluate as evaluate_lib
 
 
+@pytest.mark.slow  # ~40 s on 2 cores: the demo test's oracle rows cover MPC on true physics
 def test_oracle_mpc_reaches_the_goals(reacher):
     # Budget measured to reach 4/4 goals; the episodes here are 2 of those held-out pairs.
     result = evaluate_lib.evaluate(

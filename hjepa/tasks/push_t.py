@@ -1,0 +1,332 @@
+"""Push-T: a round pusher pushes a T-shaped block on a plane to a goal pose.
+
+The published Push-T task (a 512 × 512 pixel workspace simulated in 2-D) rebuilt as an MJCF
+system in Brax, in metres: one workspace pixel is 1/256 m, so the workspace is the square
+[-1, 1]², the T's bar is 0.469 × 0.117 m and its stem 0.117 × 0.352 m (120 × 30 and 30 × 90
+pixels), and the pusher is a disc of radius 0.0586 m (15 pixels). Everything moves in the
+plane z = `HEIGHT` (zero gravity): the pusher on two slide joints, the block on two slide
+joints and a hinge about z through its centroid. The block's joints are damped (the floor's
+friction, which the 2-D peers leave to the physics engine's damping); contacts are the pusher
+disc against the T's two boxes, through Brax's generalized pipeline (MJX's sphere-box
+collision). 10 substeps of 0.01 s per 0.1 s control step (10 Hz, as the peers).
+
+Actions [2] in [-1, 1]: the pusher's target position relative to where it is, `ACTION_SCALE`
+(0.39 m, 100 pixels) per unit, as the peers' relative actions; a position servo (kp 100,
+kv 20 per unit mass, the peers' PD gains) drives the pusher there.
+
+State observation [11]: the pusher's xy, the block's xy, cos and sin of its angle, the
+pusher's velocity / 4, the block's velocity / 4 and its angular velocity / 4. Pixel
+observation [S, S, 3] (uint8): a top-down image of the workspace (`render.render`); the goal
+is never drawn.
+
+Goal space (`position`) [4]: the block's xy and `ANGLE_RADIUS` × (cos θ, sin θ), the block's
+pose with its angle as a point on a circle of radius 0.15 m (roughly the T's size: a turn of
+the T moves its ends about that far per radian). Success, as the peers': the block within
+`POSITION_TOLERANCE` (0.078 m, 20 pixels) of the goal position and its angle within
+`ANGLE_TOLERANCE` (π/9) of the goal angle. `distance` is the larger of the two errors, each
+in units of its tolerance, so success is `distance < 1`.
+
+Episodes (this library's protocol): the block starts at a random pose (centre uniform in
+`±START_HALF_SIDE`, angle uniform), the goal is another random pose of the same law at least
+2 tolerances away in position or angle, the pusher starts at rest at a random point clear of
+the block; 100 control steps (10 s). The goal observation is the block at the goal pose with
+the pusher parked at `PARK` (a configuration that exists whatever the goal, and that does not
+hint at how to push).
+
+Oracle (`oracle_problem`): cost = the block's position error + `ANGLE_RADIUS` × the chord of
+its angle error + 0.2 × the pusher's distance to the block's centre, terminal 4 × that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import planners
+from hjepa.tasks._brax import import_brax, pipeline, step_substeps
+from hjepa.tasks.base import DEFAULT_IMAGE_SIZE, Episode, Goal, Task, register
+
+PIXEL = 1.0 / 256.0  # metres per pixel of the peers' 512-pixel workspace
+HALF_SIDE = 1.0  # the workspace is [-1, 1]²
+HEIGHT = 0.05  # z of the plane everything moves in (and the half-thickness of the geoms)
+PUSHER_RADIUS = 15 * PIXEL
+BAR_HALF = (60 * PIXEL, 15 * PIXEL)  # half sizes of the T's bar (x, y)
+STEM_HALF = (15 * PIXEL, 45 * PIXEL)  # and of its stem
+# The body's origin is the T's centroid: bar centre 25.7 pixels above it, stem centre 34.3 below.
+_CENTROID = (15.0 * 3600 + 75.0 * 2700) / 6300  # pixels from the bar's top edge
+BAR_CENTER = (0.0, (_CENTROID - 15.0) * PIXEL)
+STEM_CENTER = (0.0, (_CENTROID - 75.0) * PIXEL)
+PUSHER_MASS = 1.0
+BLOCK_MASS = 1.0  # split over the bar and the stem by their areas
+KP, KV = 100.0, 20.0  # the pusher's servo, per unit mass
+LINEAR_DAMPING = 4.0  # N s/m on the block's slides: a pushed block stops within ~0.25 s
+ANGULAR_DAMPING = 0.08  # N m s/rad on its hinge (about its inertia / 0.25 s)
+TIMESTEP = 0.01
+SUBSTEPS = 10
+ACTION_SCALE = 100 * PIXEL
+PUSHER_RANGE = HALF_SIDE - PUSHER_RADIUS
+BLOCK_RANGE = 0.68  # the block's centre: the T (reaching 0.32 from it) stays inside
+START_HALF_SIDE = 0.4  # block poses of episodes: centre in ±this
+POSITION_TOLERANCE = 20 * PIXEL
+ANGLE_TOLERANCE = math.pi / 9
+ANGLE_RADIUS = 0.15  # m per unit of (cos, sin) in the goal space
+PARK = (0.0, -0.9)  # the pusher in goal observations
+POSITION_SCALE = 1.0
+VELOCITY_SCALE = 0.25
+SOLREF = 0.01  # contact and limit stiffness (time constant, s)
+CAMERA_MARGIN = 0.0
+
+
+def _f(v: float) -> str:
+    return f"{v:.9g}"
+
+
+def mjcf_xml() -> str:
+    """The MJCF model: the pusher disc and the T block on planar joints, no gravity."""
+    bar_area = BAR_HALF[0] * BAR_HALF[1]
+    stem_area = STEM_HALF[0] * STEM_HALF[1]
+    bar_mass = BLOCK_MASS * bar_area / (bar_area + stem_area)
+    stem_mass = BLOCK_MASS - bar_mass
+    slide = 'type="slide" limited="true"'
+    return f"""<mujoco model="push_t">
+  <option timestep="{_f(TIMESTEP)}" gravity="0 0 0"/>
+  <default>
+    <geom solref="{_f(SOLREF)} 1" friction="0.5 0 0"/>
+  </default>
+  <worldbody>
+    <body name="pusher" pos="0 0 {_f(HEIGHT)}">
+      <joint name="pusher_x" axis="1 0 0" {slide} range="{_f(-PUSHER_RANGE)} {_f(PUSHER_RANGE)}"/>
+      <joint name="pusher_y" axis="0 1 0" {slide} range="{_f(-PUSHER_RANGE)} {_f(PUSHER_RANGE)}"/>
+      <geom name="pusher" type="sphere" size="{_f(PUSHER_RADIUS)}" mass="{_f(PUSHER_MASS)}"
+            contype="1" conaffinity="1" rgba=".25 .41 .88 1"/>
+    </body>
+    <body name="block" pos="0 0 {_f(HEIGHT)}">
+      <joint name="block_x" axis="1 0 0" {slide} damping="{_f(LINEAR_DAMPING)}"
+             range="{_f(-BLOCK_RANGE)} {_f(BLOCK_RANGE)}"/>
+      <joint name="block_y" axis="0 1 0" {slide} damping="{_f(LINEAR_DAMPING)}"
+             range="{_f(-BLOCK_RANGE)} {_f(BLOCK_RANGE)}"/>
+      <joint name="block_angle" axis="0 0 1" type="hinge" limited="false"
+             damping="{_f(ANGULAR_DAMPING)}"/>
+      <geom name="bar" type="box" pos="{_f(BAR_CENTER[0])} {_f(BAR_CENTER[1])} 0"
+            size="{_f(BAR_HALF[0])} {_f(BAR_HALF[1])} {_f(HEIGHT)}" mass="{_f(bar_mass)}"
+            contype="1" conaffinity="1" rgba=".47 .53 .6 1"/>
+      <geom name="stem" type="box" pos="{_f(STEM_CENTER[0])} {_f(STEM_CENTER[1])} 0"
+            size="{_f(STEM_HALF[0])} {_f(STEM_HALF[1])} {_f(HEIGHT)}" mass="{_f(stem_mass)}"
+            contype="1" conaffinity="1" rgba=".47 .53 .6 1"/>
+    </body>
+  </worldbody>
+  <actuator>
+    <position name="pusher_x" joint="pusher_x" kp="{_f(KP * PUSHER_MASS)}"
+              kv="{_f(KV * PUSHER_MASS)}" ctrllimited="true"
+              ctrlrange="{_f(-PUSHER_RANGE)} {_f(PUSHER_RANGE)}"/>
+    <position name="pusher_y" joint="pusher_y" kp="{_f(KP * PUSHER_MASS)}"
+              kv="{_f(KV * PUSHER_MASS)}" ctrllimited="true"
+              ctrlrange="{_f(-PUSHER_RANGE)} {_f(PUSHER_RANGE)}"/>
+  </actuator>
+</mujoco>
+"""
+
+
+@functools.cache
+def load_system():
+    """The Brax system of Push-T (cached)."""
+    import_brax()
+    from brax.io import mjcf
+
+    # The cache outlives any trace: build concrete arrays even when first called under jit.
+    with warnings.catch_warnings(), jax.ensure_compile_time_eval():
+        warnings.simplefilter("ignore")
+        return mjcf.loads(mjcf_xml())
+
+
+# q layout [5]: pusher x, pusher y, block x, block y, block angle.
+
+
+def block_pose(q: jax.Array) -> jax.Array:
+    """The block's pose [3] (x, y, angle) of joint positions q [5]."""
+    return q[2:5]
+
+
+def pose_position(pose: jax.Array) -> jax.Array:
+    """A pose [..., 3] as a point of the goal space [..., 4]: xy, ANGLE_RADIUS × (cos, sin)."""
+    angle = pose[..., 2]
+    return jnp.concatenate([pose[..., :2], ANGLE_RADIUS * jnp.stack(
+        [jnp.cos(angle), jnp.sin(angle)], axis=-1)], axis=-1)
+
+
+def pose_errors(position: jax.Array, goal: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(position error [...] in m, angle error [...] in rad, in [0, π]) between two points of
+    the goal space [..., 4]."""
+    xy = jnp.sqrt(jnp.sum((position[..., :2] - goal[..., :2]) ** 2, axis=-1) + 1e-12)
+    u, v = position[..., 2:] / ANGLE_RADIUS, goal[..., 2:] / ANGLE_RADIUS
+    cos = jnp.sum(u * v, axis=-1)
+    sin = u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
+    return xy, jnp.abs(jnp.arctan2(sin, cos))
+
+
+def pose_distance(position: jax.Array, goal: jax.Array) -> jax.Array:
+    """The larger of the position and angle errors, each over its tolerance [...]:
+    success is < 1."""
+    xy, angle = pose_errors(position, goal)
+    return jnp.maximum(xy / POSITION_TOLERANCE, angle / ANGLE_TOLERANCE)
+
+
+def state_observation(q: jax.Array, qd: jax.Array) -> jax.Array:
+    """Observation [11] of joint positions q [5] and velocities qd [5]."""
+    angle = q[4]
+    return jnp.concatenate([POSITION_SCALE * q[:4], jnp.stack([jnp.cos(angle), jnp.sin(angle)]),
+                            VELOCITY_SCALE * qd])
+
+
+@dataclasses.dataclass(frozen=True)
+class PushTDynamics:
+    """One control step (0.1 s) of Push-T: `(None, state, action [2]) -> state`."""
+
+    def __call__(self, env_params, state, action):
+        del env_params
+        sys = load_system()
+        action = jnp.clip(action, -1.0, 1.0)
+        target = jnp.clip(state.q[:2] + ACTION_SCALE * action, -PUSHER_RANGE, PUSHER_RANGE)
+        return step_substeps("generalized", sys, state, target, SUBSTEPS)
+
+
+def push_t_cost(goal: jax.Array, q: jax.Array, pusher_weight: float) -> jax.Array:
+    """The block's pose error (m: position + ANGLE_RADIUS × the angle's chord) plus
+    `pusher_weight` × the pusher's distance to the block's centre []; goal [4] in the goal
+    space."""
+    position = pose_position(block_pose(q))
+    error = jnp.sqrt(jnp.sum((position - goal) ** 2) + 1e-12)
+    reach = jnp.sqrt(jnp.sum((q[:2] - q[2:4]) ** 2) + 1e-12)
+    return error + pusher_weight * reach
+
+
+@dataclasses.dataclass(frozen=True)
+class PushTOracleStep:
+    """Oracle planning step on true physics; `params` is the goal [4] in the goal space."""
+
+    pusher_weight: float = 0.2
+
+    def __call__(self, goal, state, action):
+        state = PushTDynamics()(None, state, action)
+        return state, push_t_cost(goal, state.q, self.pusher_weight)
+
+
+@dataclasses.dataclass(frozen=True)
+class PushTOracleTerminal:
+    """Terminal cost of the oracle problem: `weight` × the step cost."""
+
+    weight: float = 4.0
+    pusher_weight: float = 0.2
+
+    def __call__(self, goal, state):
+        return self.weight * push_t_cost(goal, state.q, self.pusher_weight)
+
+
+def clear_of_block(xy: jax.Array, pose: jax.Array, margin: float = 0.02) -> jax.Array:
+    """Whether a pusher at xy [2] is clear (by `margin`) of the T at `pose` [3] (bool [])."""
+    angle = pose[2]
+    c, s = jnp.cos(angle), jnp.sin(angle)
+    relative = xy - pose[:2]
+    local = jnp.stack([c * relative[0] + s * relative[1], -s * relative[0] + c * relative[1]])
+
+    def outside(center, half):
+        gap = jnp.abs(local - jnp.asarray(center)) - jnp.asarray(half)
+        return jnp.sqrt(jnp.sum(jnp.maximum(gap, 0.0) ** 2)) > PUSHER_RADIUS + margin
+
+    return outside(BAR_CENTER, BAR_HALF) & outside(STEM_CENTER, STEM_HALF)
+
+
+class PushT(Task):
+    """Push-T as a goal-reaching task (see the module docstring)."""
+
+    def __init__(self, obs: str = "state", episode_length: int = 100,
+                 image_size: int = DEFAULT_IMAGE_SIZE):
+        from hjepa.tasks import render
+
+        if obs not in ("state", "pixels"):
+            raise ValueError(f"obs: expected 'state' or 'pixels', got {obs!r}")
+        self.name = "push_t"
+        self.obs_kind = obs
+        self.system = load_system()
+        self.camera = render.Camera(center=(0.0, 0.0), extent=HALF_SIDE + CAMERA_MARGIN,
+                                    size=image_size)
+        self.visible = render.visible_geoms(self.system)
+        self.colors = render.rgba_colors(self.system)
+        self.obs_shape = (11,) if obs == "state" else (image_size, image_size, 3)
+        self.action_size = 2
+        self.action_low = -np.ones(2, np.float32)
+        self.action_high = np.ones(2, np.float32)
+        self.episode_length = episode_length
+        self.success_threshold = 1.0
+        self.dynamics = PushTDynamics()
+
+    def init_state(self, pusher_xy: jax.Array, pose: jax.Array):
+        """The pipeline state at rest with the pusher at xy [2] and the block at `pose` [3]."""
+        q = jnp.concatenate([jnp.asarray(pusher_xy, jnp.float32),
+                             jnp.asarray(pose, jnp.float32)])
+        return pipeline("generalized").init(self.system, q, jnp.zeros(self.system.qd_size()))
+
+    def _draw_pose(self, key: jax.Array) -> jax.Array:
+        xy_key, angle_key = jax.random.split(key)
+        xy = jax.random.uniform(xy_key, (2,), minval=-START_HALF_SIDE, maxval=START_HALF_SIDE)
+        angle = jax.random.uniform(angle_key, (), minval=-jnp.pi, maxval=jnp.pi)
+        return jnp.concatenate([xy, angle[None]])
+
+    def _draw_clear_pusher(self, key: jax.Array, pose: jax.Array, tries: int = 16) -> jax.Array:
+        """A pusher xy [2] clear of the block at `pose`: the first clear one of `tries` draws
+        (the T covers a small part of the workspace, so one of 16 is clear but for ~1e-12)."""
+        candidates = jax.random.uniform(key, (tries, 2), minval=-PUSHER_RANGE,
+                                        maxval=PUSHER_RANGE)
+        clear = jax.vmap(clear_of_block, (0, None))(candidates, pose)
+        return candidates[jnp.argmax(clear)]
+
+    def reset(self, key: jax.Array) -> Episode:
+        start_key, goal_key, pusher_key = jax.random.split(key, 3)
+        start = self._draw_pose(start_key)
+        # the goal: the first of 8 draws at least 2 tolerances from the start
+        goals = jax.vmap(self._draw_pose)(jax.random.split(goal_key, 8))  # [8, 3]
+        far = pose_distance(pose_position(goals), pose_position(start)) >= 2.0
+        goal = goals[jnp.argmax(far)]
+        pusher_xy = self._draw_clear_pusher(pusher_key, start)
+        both = jax.vmap(self.init_state)(jnp.stack([pusher_xy, jnp.asarray(PARK)]),
+                                         jnp.stack([start, goal]))
+        state, goal_state = (jax.tree.map(lambda x, i=i: x[i], both) for i in (0, 1))
+        return Episode(state=state, goal=Goal(obs=self.observe(goal_state),
+                                              position=pose_position(goal), state=goal_state))
+
+    def observe(self, state) -> jax.Array:
+        if self.obs_kind == "pixels":
+            from hjepa.tasks import render
+
+            return render.render(self.system, state.x, self.camera, visible=self.visible,
+                                 colors=self.colors)
+        return state_observation(state.q, state.qd)
+
+    def position(self, state) -> jax.Array:
+        return pose_position(block_pose(state.q))
+
+    def distance(self, state, goal: Goal) -> jax.Array:
+        return pose_distance(self.position(state), goal.position)
+
+    def position_distance(self, position: jax.Array, goal_position: jax.Array) -> jax.Array:
+        return pose_distance(position, goal_position)
+
+    def oracle_problem(self, state, goal: Goal) -> planners.Problem:
+        return planners.Problem(
+            step=PushTOracleStep(),
+            terminal_cost=PushTOracleTerminal(),
+            params=goal.position,
+            init_state=state,
+            action_low=jnp.asarray(self.action_low),
+            action_high=jnp.asarray(self.action_high),
+        )
+
+
+register("push_t", lambda obs="state", image_size=DEFAULT_IMAGE_SIZE:
+         PushT(obs=obs, image_size=image_size))
