@@ -53,6 +53,7 @@ GOAL_SPACE = {
     "ant_umaze": GoalSpaceConfig(stride=10, window=16, max_steps=60.0, steps=2000),
     "pusher": GoalSpaceConfig(stride=2, window=16, max_steps=50.0, steps=2000),
     "reacher": GoalSpaceConfig(stride=1, window=16, max_steps=50.0, steps=2000),
+    "push_t": GoalSpaceConfig(stride=2, window=16, max_steps=50.0, steps=2000),
 }
 COSTS = ("latent distance", "goal space: distance", "goal space: steps")
 

@@ -556,7 +556,7 @@ def make_row(spec: TaskSpec, run: ModelRun, budget: Budget, scale: float, seed: 
 def cost_trace(run: ModelRun, task: Task, budget: Budget, key: jax.Array) -> list[float]:
     """Best cost after each iteration of one open-loop plan from a held-out start [I]."""
     reset_key, plan_key = jax.random.split(key)
-    episode = task.reset(reset_key)
+    episode = jax.jit(task.reset)(reset_key)  # eagerly, brax compiles its init op by op
     problem = run.problem(task, episode)
     plan = PLANNERS[budget.planner].fn(problem, jnp.zeros((budget.horizon, task.action_size)),
                                        plan_key, **budget.kwargs)

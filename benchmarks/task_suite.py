@@ -116,6 +116,13 @@ PUSHER_MPPI = MPPI.replace(horizon=16, num_samples=256, iterations=4, temperatur
                             noise_std=0.3)
 PUSHER_ORACLE = MPPI.replace(horizon=10, num_samples=32, iterations=2, temperature=0.1,
                               noise_std=0.3, noise_decay=1.0)
+# Push-T: the pusher's learned budget with wider noise (its actions are whole-workspace moves
+# of the pusher's target, not torques); the oracle steps contact-rich physics (~0.3-0.5k
+# steps/s on 2 CPU cores), so it plans 2 episodes with a small budget.
+PUSH_T_MPPI = MPPI.replace(horizon=16, num_samples=256, iterations=4, temperature=0.03,
+                           noise_std=0.5)
+PUSH_T_ORACLE = MPPI.replace(horizon=8, num_samples=32, iterations=2, temperature=0.1,
+                             noise_std=0.5, noise_decay=1.0)
 MAZE_ORACLE = MPPI.replace(horizon=24, num_samples=64, iterations=2, temperature=0.1,
                             noise_std=0.6, noise_decay=1.0)
 # The ant's 500-step episodes and its physics (~1k steps/s on 2 CPU cores) make every row
@@ -171,6 +178,13 @@ SPECS = {
     ("ant_umaze", "pixels"): Spec(
         "ant_umaze", "pixels", _collect("ant_umaze", "pixels", 500, 500, policy=ANT_WAYPOINTS),
         PIXEL_MODEL, PIXEL_TRAIN, ANT_MPPI, max_episodes=32),
+    ("push_t", "state"): Spec(
+        "push_t", "state", _collect("push_t", "state", 1000, 100, per_shard=250),
+        STATE_MODEL, train_lib.TrainConfig(steps=3000, window=8, log_every=250),
+        PUSH_T_MPPI, PUSH_T_ORACLE, oracle_episodes=2),
+    ("push_t", "pixels"): Spec(
+        "push_t", "pixels", _collect("push_t", "pixels", 1000, 100),
+        PIXEL_MODEL, PIXEL_TRAIN, PUSH_T_MPPI),
     ("two_rooms", "pixels"): Spec(
         "two_rooms", "pixels", _collect("two_rooms", "pixels", 1500, 100),
         PIXEL_MODEL, PIXEL_TRAIN,

@@ -20,11 +20,11 @@ observation [S, S, 3] (uint8): a top-down image of the workspace (`render.render
 is never drawn.
 
 Goal space (`position`) [4]: the block's xy and `ANGLE_RADIUS` × (cos θ, sin θ), the block's
-pose with its angle as a point on a circle of radius 0.15 m (roughly the T's size: a turn of
-the T moves its ends about that far per radian). Success, as the peers': the block within
-`POSITION_TOLERANCE` (0.078 m, 20 pixels) of the goal position and its angle within
-`ANGLE_TOLERANCE` (π/9) of the goal angle. `distance` is the larger of the two errors, each
-in units of its tolerance, so success is `distance < 1`.
+pose with its angle as a point on a circle of radius 0.15 m (about the T's radius of gyration,
+0.17 m: a turn of the T moves its mass about that far per radian). Success, as the peers':
+the block within `POSITION_TOLERANCE` (0.078 m, 20 pixels) of the goal position and its angle
+within `ANGLE_TOLERANCE` (π/9) of the goal angle. `distance` is the larger of the two errors,
+each in units of its tolerance, so success is `distance < 1`.
 
 Episodes (this library's protocol): the block starts at a random pose (centre uniform in
 `±START_HALF_SIDE`, angle uniform), the goal is another random pose of the same law at least
@@ -33,8 +33,9 @@ the block; 100 control steps (10 s). The goal observation is the block at the go
 the pusher parked at `PARK` (a configuration that exists whatever the goal, and that does not
 hint at how to push).
 
-Oracle (`oracle_problem`): cost = the block's position error + `ANGLE_RADIUS` × the chord of
-its angle error + 0.2 × the pusher's distance to the block's centre, terminal 4 × that.
+Oracle (`oracle_problem`): cost = the block's pose error (the Euclidean distance in the goal
+space: position error and `ANGLE_RADIUS` × the chord of the angle error, combined) + 0.2 ×
+the pusher's distance to the block's centre, terminal 4 × that.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ STEM_CENTER = (0.0, (_CENTROID - 75.0) * PIXEL)
 PUSHER_MASS = 1.0
 BLOCK_MASS = 1.0  # split over the bar and the stem by their areas
 KP, KV = 100.0, 20.0  # the pusher's servo, per unit mass
-LINEAR_DAMPING = 4.0  # N s/m on the block's slides: a pushed block stops within ~0.25 s
-ANGULAR_DAMPING = 0.08  # N m s/rad on its hinge (about its inertia / 0.25 s)
+LINEAR_DAMPING = 4.0  # N s/m on the block's slides: its speed decays with time constant 0.25 s
+ANGULAR_DAMPING = 0.08  # N m s/rad on its hinge (inertia ~0.03 kg m²: time constant ~0.37 s)
 TIMESTEP = 0.01
 SUBSTEPS = 10
 ACTION_SCALE = 100 * PIXEL
@@ -79,7 +80,11 @@ ANGLE_RADIUS = 0.15  # m per unit of (cos, sin) in the goal space
 PARK = (0.0, -0.9)  # the pusher in goal observations
 POSITION_SCALE = 1.0
 VELOCITY_SCALE = 0.25
-SOLREF = 0.01  # contact and limit stiffness (time constant, s)
+SOLREF = 0.02  # contact and joint-limit time constant (s): 2 substeps, as MuJoCo's floor;
+# brax takes solref as given, and one of 0.01 at this timestep reverses the normal velocity
+# (the pusher bounces the block off) instead of stopping it
+SOLVER_ITERATIONS = 10
+SOLVER_MAXLS = 10
 CAMERA_MARGIN = 0.0
 
 
@@ -95,9 +100,14 @@ def mjcf_xml() -> str:
     stem_mass = BLOCK_MASS - bar_mass
     slide = 'type="slide" limited="true"'
     return f"""<mujoco model="push_t">
-  <option timestep="{_f(TIMESTEP)}" gravity="0 0 0"/>
+  <option timestep="{_f(TIMESTEP)}" iterations="{SOLVER_ITERATIONS}" gravity="0 0 0"/>
+  <custom>
+    <numeric name="matrix_inv_iterations" data="0"/>
+    <numeric name="solver_maxls" data="{SOLVER_MAXLS}"/>
+  </custom>
   <default>
     <geom solref="{_f(SOLREF)} 1" friction="0.5 0 0"/>
+    <joint solreflimit="{_f(SOLREF)} 1"/>
   </default>
   <worldbody>
     <body name="pusher" pos="0 0 {_f(HEIGHT)}">
@@ -197,7 +207,8 @@ class PushTDynamics:
 
 
 def push_t_cost(goal: jax.Array, q: jax.Array, pusher_weight: float) -> jax.Array:
-    """The block's pose error (m: position + ANGLE_RADIUS × the angle's chord) plus
+    """The block's pose error (m: the goal-space distance, position and ANGLE_RADIUS × the
+    angle's chord together) plus
     `pusher_weight` × the pusher's distance to the block's centre []; goal [4] in the goal
     space."""
     position = pose_position(block_pose(q))
@@ -279,20 +290,22 @@ class PushT(Task):
         return jnp.concatenate([xy, angle[None]])
 
     def _draw_clear_pusher(self, key: jax.Array, pose: jax.Array, tries: int = 16) -> jax.Array:
-        """A pusher xy [2] clear of the block at `pose`: the first clear one of `tries` draws
-        (the T covers a small part of the workspace, so one of 16 is clear but for ~1e-12)."""
+        """A pusher xy [2] clear of the block at `pose`: the first clear one of `tries` draws,
+        else `PARK` (always clear of a start pose: the T reaches 0.72 from the origin at most,
+        the parked pusher's edge is 0.84 away)."""
         candidates = jax.random.uniform(key, (tries, 2), minval=-PUSHER_RANGE,
                                         maxval=PUSHER_RANGE)
         clear = jax.vmap(clear_of_block, (0, None))(candidates, pose)
-        return candidates[jnp.argmax(clear)]
+        return jnp.where(clear.any(), candidates[jnp.argmax(clear)], jnp.asarray(PARK))
 
     def reset(self, key: jax.Array) -> Episode:
         start_key, goal_key, pusher_key = jax.random.split(key, 3)
         start = self._draw_pose(start_key)
-        # the goal: the first of 8 draws at least 2 tolerances from the start
+        # the goal: the first of 8 draws at least 2 tolerances from the start, else the start
+        # turned half round
         goals = jax.vmap(self._draw_pose)(jax.random.split(goal_key, 8))  # [8, 3]
         far = pose_distance(pose_position(goals), pose_position(start)) >= 2.0
-        goal = goals[jnp.argmax(far)]
+        goal = jnp.where(far.any(), goals[jnp.argmax(far)], start.at[2].add(jnp.pi))
         pusher_xy = self._draw_clear_pusher(pusher_key, start)
         both = jax.vmap(self.init_state)(jnp.stack([pusher_xy, jnp.asarray(PARK)]),
                                          jnp.stack([start, goal]))

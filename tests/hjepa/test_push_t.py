@@ -14,6 +14,7 @@ import pytest
 import planners
 from hjepa import goal_space, tasks
 from hjepa.tasks import push_t as push_t_lib
+from hjepa.tasks import render
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,19 @@ def test_the_t_is_the_published_shape_about_its_centroid():
     bar_area, stem_area = 3600, 2700
     assert bar_area * push_t_lib.BAR_CENTER[1] + stem_area * push_t_lib.STEM_CENTER[1] == \
         pytest.approx(0.0, abs=1e-9)
+    # and the built system holds these boxes and the 15-pixel disc (MuJoCo geom types:
+    # 2 sphere, 6 box)
+    system = push_t_lib.load_system()
+    names = render.geom_names(system)
+    bar, stem, pusher = (names.index(n) for n in ("bar", "stem", "pusher"))
+    types = np.asarray(system.geom_type)
+    assert (types[bar], types[stem], types[pusher]) == (6, 6, 2)
+    size, pos = np.asarray(system.geom_size), np.asarray(system.geom_pos)
+    np.testing.assert_allclose(size[bar, :2], push_t_lib.BAR_HALF, rtol=1e-6)
+    np.testing.assert_allclose(size[stem, :2], push_t_lib.STEM_HALF, rtol=1e-6)
+    np.testing.assert_allclose(pos[bar, :2], push_t_lib.BAR_CENTER, atol=1e-7)
+    np.testing.assert_allclose(pos[stem, :2], push_t_lib.STEM_CENTER, atol=1e-7)
+    assert size[pusher, 0] == pytest.approx(15 * pixel)
 
 
 def test_pose_distance_is_each_error_over_its_tolerance():
@@ -94,8 +108,10 @@ def test_episodes_start_clear_of_the_block_and_away_from_their_goals(push_t, epi
     np.testing.assert_allclose(goal_obs[:, 6:], 0.0, atol=1e-6)
     goal_position = jax.vmap(push_t.position)(episodes.goal.state)
     np.testing.assert_allclose(goal_position, episodes.goal.position, atol=1e-5)
-    obs = np.asarray(jax.vmap(push_t.observe)(episodes.state))
-    np.testing.assert_allclose(obs[:, 4] ** 2 + obs[:, 5] ** 2, 1.0, rtol=1e-5)
+    obs = np.asarray(jax.vmap(push_t.observe)(episodes.state))  # [E, 11]
+    np.testing.assert_allclose(obs[:, :4], q[:, :4], atol=1e-6)  # pusher xy, block xy
+    np.testing.assert_allclose(obs[:, 4], np.cos(q[:, 4]), atol=1e-6)  # then the block's angle
+    np.testing.assert_allclose(obs[:, 5], np.sin(q[:, 4]), atol=1e-6)
     # the evaluation's distance of positions is the task's distance of states
     np.testing.assert_allclose(
         push_t.position_distance(jax.vmap(push_t.position)(episodes.state),
@@ -104,27 +120,33 @@ def test_episodes_start_clear_of_the_block_and_away_from_their_goals(push_t, epi
 
 def test_a_tiny_oracle_plan_brings_the_block_toward_its_goal(push_t):
     # The T upside down (its bar below, its lower face at y = -0.159), the pusher just below
-    # the bar's middle, the goal the block 0.15 m further up at the same angle: a plan of 8
-    # steps on the true physics must push the block most of the way there.
+    # the bar's middle, the goal the block 0.15 m further up at the same angle. The plan: the
+    # cheapest under the oracle problem's cost (`planners.total_cost`) of 64 random 8-step
+    # sequences and doing nothing. Its contacts must push the block most of the way there.
+    # (Random shooting, not MPPI: one compile of the physics instead of three.)
     pose = jnp.array([0.0, 0.0, math.pi])
-    state = push_t.init_state(jnp.array([0.0, -0.25]), pose)
+    state = jax.jit(push_t.init_state)(jnp.array([0.0, -0.25]), pose)  # eagerly: 15 s
     goal = push_t_lib.pose_position(pose.at[1].add(0.15))
     problem = push_t.oracle_problem(state, tasks.Goal(obs=None, position=goal, state=None))
 
     @jax.jit
-    def plan_and_run(key):
-        plan = planners.mppi(problem, jnp.zeros((8, 2)), key, num_samples=32, iterations=2,
-                             temperature=0.1, noise_std=0.5)
-        states, _, _ = planners.rollout(problem, plan.actions)  # leading axis H
-        return push_t.position(jax.tree.map(lambda x: x[-1], states))
+    def score(actions):  # [H, 2] -> (total cost [], block's final position [4])
+        states, costs, terminal = planners.rollout(problem, actions)  # leading axis H
+        return jnp.sum(costs) + terminal, push_t.position(jax.tree.map(lambda x: x[-1], states))
 
-    reached = np.asarray(plan_and_run(jax.random.key(0)))
-    assert np.all(np.isfinite(reached))
+    candidates = jnp.concatenate([jnp.zeros((1, 8, 2)), jnp.clip(
+        0.5 * jax.random.normal(jax.random.key(0), (64, 8, 2)), -1.0, 1.0)])
+    costs, reached = (np.asarray(x) for x in jax.vmap(score)(candidates))
+    assert np.all(np.isfinite(costs)) and np.all(np.isfinite(reached))
+    best = int(np.argmin(costs))
     before = float(push_t_lib.pose_distance(push_t.position(state), goal))
-    after = float(push_t_lib.pose_distance(reached, goal))
+    after = float(push_t_lib.pose_distance(reached[best], goal))
+    idle = float(push_t_lib.pose_distance(reached[0], goal))
     assert before == pytest.approx(0.15 * 256 / 20, rel=1e-3)
+    assert idle == pytest.approx(before, rel=1e-3)  # doing nothing leaves the block be
     assert after < 0.5 * before, (before, after)  # the contacts pushed it, the right way
-    assert reached[1] > 0.05  # it went up, by more than a third of the way
+    assert reached[best][1] > 0.05  # it went up, by more than a third of the way
+    assert costs[best] < costs[0]
 
 
 def test_goal_points_of_another_size_are_refused(push_t):
@@ -134,9 +156,13 @@ def test_goal_points_of_another_size_are_refused(push_t):
         goal_space.check_goal(jnp.array([0.0, 0.0, jnp.nan, 0.15]), push_t.position_size)
 
 
-def test_pixels_show_the_block_and_the_pusher_and_not_the_goal(episodes):
-    pixels = tasks.make("push_t", obs="pixels", image_size=32)
+def test_pixels_show_the_block_and_the_pusher(episodes):
+    pixels = tasks.make("push_t", obs="pixels")  # 64: the pusher's disc is 3.75 pixels wide
     image = np.asarray(jax.jit(pixels.observe)(jax.tree.map(lambda x: x[0], episodes.state)))
-    assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
     colours = {tuple(c) for c in image.reshape(-1, 3)}
-    assert len(colours) >= 3  # floor, block, pusher (and their edges)
+    rgba = render.rgba_colors(pixels.system)
+    names = render.geom_names(pixels.system)
+    for name in ("bar", "pusher"):  # each drawn in its own colour somewhere
+        colour = rgba[names.index(name)]  # uint8 [3]
+        assert any(np.abs(np.subtract(c, colour, dtype=int)).max() <= 1 for c in colours), name

@@ -37,7 +37,7 @@ def test_unknown_entries_are_refused_with_the_known_ones(capsys, tmp_path):
     assert not (tmp_path / "r.json").exists() and not (tmp_path / "w").exists()
 
 
-SUITE_TASKS = ("reacher", "two_rooms", "umaze", "pusher", "ant_umaze")
+SUITE_TASKS = ("reacher", "two_rooms", "umaze", "pusher", "push_t", "ant_umaze")
 
 
 def test_every_task_has_a_state_and_a_pixel_spec_and_one_oracle():
