@@ -49,7 +49,7 @@ def main(argv=None) -> int:
                                params=params, planner=planner, planner_options=options,
                                horizon=args.horizon, terminal_weight=args.terminal_weight)
     reset_key = jax.random.split(key)[0]  # as evaluate draws the pairs
-    episodes = jax.vmap(task.reset)(jax.random.split(reset_key, args.episodes))
+    episodes = jax.jit(jax.vmap(task.reset))(jax.random.split(reset_key, args.episodes))
     cross = (np.sign(np.asarray(episodes.state.q[:, 0]))
              != np.sign(np.asarray(episodes.goal.position[:, 0])))
     summary = {**result.summary(), "planner": args.planner, "options": options,

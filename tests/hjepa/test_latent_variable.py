@@ -341,5 +341,5 @@ def test_latent_variable_episodes_run_on_windy_cliff_on_the_pairs_of_evaluate():
     assert positions.shape == (2, 2, 2) and np.all(np.isfinite(positions))
     assert result.num_episodes == 2
     np.testing.assert_array_equal(np.asarray(result.episodes.goal.position),
-                                  np.asarray(jax.vmap(task.reset)(jax.random.split(
+                                  np.asarray(jax.jit(jax.vmap(task.reset))(jax.random.split(
                                       jax.random.split(key)[0], 2)).goal.position))

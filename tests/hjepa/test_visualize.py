@@ -224,7 +224,7 @@ def test_plan_render_writes_the_viewer_of_the_executed_episodes(capsys, tmp_path
     # the frames are the episodes that were planned: same starts, and the fingertip's last
     # position is where the final distance was measured
     reset_key = jax.random.split(splits.key("test"))[0]  # hjepa plan's default pairs
-    episodes = jax.vmap(reacher.reset)(jax.random.split(reset_key, 2))  # as run_episodes
+    episodes = jax.jit(jax.vmap(reacher.reset))(jax.random.split(reset_key, 2))  # as run_episodes
     forearm = viewer["link_names"].index("body1")  # the fingertip is fixed to its end
 
     def fingertip(frame):
