@@ -314,6 +314,7 @@ def test_the_push_policy_moves_the_object_in_most_episodes_random_torques_seldom
     assert moved["push"] >= moved["random"] + 3, moved
 
 
+@pytest.mark.slow  # ~20 s (its own IK compile); the push policy's test needs working IK too
 def test_reach_angles_find_a_pose_whose_hand_is_at_a_reachable_target(pusher):
     # The target: the hand of a known pose; inverse kinematics from the rest pose finds a pose
     # (not necessarily that one) with the hand there, inside the joint ranges.
