@@ -78,14 +78,12 @@ POSITION_TOLERANCE = 20 * PIXEL
 ANGLE_TOLERANCE = math.pi / 9
 ANGLE_RADIUS = 0.15  # m per unit of (cos, sin) in the goal space
 PARK = (0.0, -0.9)  # the pusher in goal observations
-POSITION_SCALE = 1.0
 VELOCITY_SCALE = 0.25
 SOLREF = 0.02  # contact and joint-limit time constant (s): 2 substeps, as MuJoCo's floor;
 # brax takes solref as given, and one of 0.01 at this timestep reverses the normal velocity
 # (the pusher bounces the block off) instead of stopping it
 SOLVER_ITERATIONS = 10
 SOLVER_MAXLS = 10
-CAMERA_MARGIN = 0.0
 
 
 def _f(v: float) -> str:
@@ -190,7 +188,7 @@ def pose_distance(position: jax.Array, goal: jax.Array) -> jax.Array:
 def state_observation(q: jax.Array, qd: jax.Array) -> jax.Array:
     """Observation [11] of joint positions q [5] and velocities qd [5]."""
     angle = q[4]
-    return jnp.concatenate([POSITION_SCALE * q[:4], jnp.stack([jnp.cos(angle), jnp.sin(angle)]),
+    return jnp.concatenate([q[:4], jnp.stack([jnp.cos(angle), jnp.sin(angle)]),
                             VELOCITY_SCALE * qd])
 
 
@@ -265,7 +263,7 @@ class PushT(Task):
         self.name = "push_t"
         self.obs_kind = obs
         self.system = load_system()
-        self.camera = render.Camera(center=(0.0, 0.0), extent=HALF_SIDE + CAMERA_MARGIN,
+        self.camera = render.Camera(center=(0.0, 0.0), extent=HALF_SIDE,
                                     size=image_size)
         self.visible = render.visible_geoms(self.system)
         self.colors = render.rgba_colors(self.system)
