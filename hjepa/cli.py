@@ -155,14 +155,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--episode-length", type=int, default=None,
                    help="steps per episode (default: the task's episode length)")
     p.add_argument("--episodes-per-shard", type=int, default=500)
-    p.add_argument("--policy", choices=("auto", "ar1", "waypoint", "reach", "push"),
+    p.add_argument("--policy", choices=("auto", "ar1", "waypoint", "reach", "push", "push_block"),
                    default="auto",
                    help="exploration: ar1 (correlated random actions), waypoint (ant_umaze's "
                         "gait controller walking to random waypoints), reach (reacher's noisy "
                         "reach-and-hold of random poses, 1/4 of the episodes random), push "
                         "(pusher's noisy approach-and-push toward random points, 1/5 of the "
-                        "episodes random), auto (waypoint for ant_umaze, push for pusher, "
-                        "else ar1) (default: %(default)s)")
+                        "episodes random), push_block (push_t's noisy approach-and-push of the T "
+                        "toward random points, 1/5 of the episodes random), auto (waypoint "
+                        "for ant_umaze, push for pusher, push_block for push_t, else ar1) "
+                        "(default: %(default)s)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
 
@@ -284,6 +286,15 @@ def _parser() -> argparse.ArgumentParser:
                         "figures; never used for a choice) (default: %(default)s; hjepa.splits)")
     p.add_argument("--seed", type=seed, default=None,
                    help="seed of a custom set of start/goal pairs (instead of --split)")
+    p.add_argument("--goals", choices=("task", "trajectory"), default="task",
+                   help="start/goal pairs: task (the task's own random pairs) or trajectory "
+                        "(the peers' Push-T protocol: the goal is the state --goal-offset steps "
+                        "after the start along a held-out trajectory of the task's data "
+                        "policy, --budget steps per episode) (default: %(default)s)")
+    p.add_argument("--goal-offset", type=int, default=None,
+                   help="--goals trajectory: steps from start to goal (default 25)")
+    p.add_argument("--budget", type=int, default=None,
+                   help="--goals trajectory: control steps per episode (default 50)")
     p.add_argument("--critic", action="store_true", default=None,
                    help="cost: the run's critic (`hjepa critic`) instead of the latent distance "
                         "(a pretrained run measured with its critic uses it by default)")
@@ -505,14 +516,12 @@ def _collect(args) -> int:
 
     task = make(args.task, args.obs, image_size=args.image_size)
     length = task.episode_length if args.episode_length is None else args.episode_length
-    kind = args.policy
-    if kind == "auto":
-        kind = next((kind for kind in ("waypoint", "push")
-                     if args.task in data.POLICY_TASKS[kind]), "ar1")
+    policy = (data.default_policy(args.task) if args.policy == "auto"
+              else data.POLICIES[args.policy]())
     config = data.CollectConfig(task=args.task, obs=args.obs, num_episodes=args.episodes,
                                 episode_length=length, episodes_per_shard=args.episodes_per_shard,
                                 seed=args.seed, image_size=args.image_size,
-                                policy=data.POLICIES[kind]())
+                                policy=policy)
     dataset = data.collect(config, args.out, overwrite=args.overwrite,
                            progress=not (args.quiet or args.json))
     summary = {"path": dataset.path, "task": dataset.task, "obs_kind": dataset.obs_kind,
@@ -819,6 +828,20 @@ def _check_pictures(args) -> None:
         visualize.check_output_path(args.gif, ".gif", overwrite=args.overwrite, name="--gif")
 
 
+def _with_goals(args, task):
+    """`task` with the start/goal pairs `--goals` asks for (`hjepa.tasks.trajectory_goals`)."""
+    if args.goals == "task":
+        for flag in ("goal_offset", "budget"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag.replace('_', '-')}: goes with --goals trajectory")
+        return task
+    from hjepa.tasks import trajectory_goals
+
+    options = {name: getattr(args, flag) for name, flag in
+               (("offset", "goal_offset"), ("budget", "budget")) if getattr(args, flag) is not None}
+    return trajectory_goals.trajectory_goals(task, **options)
+
+
 def _picture_task_checks(args, task) -> None:
     """Raises ValueError when the pictures asked for cannot be made of this plan."""
     if args.gif is not None and task.obs_kind != "pixels":
@@ -900,7 +923,7 @@ def _plan(args) -> int:
             raise ValueError("--task: required with --oracle (e.g. --task reacher)")
         if args.critic:
             raise ValueError("--critic: a critic costs plans of a learned model, not --oracle")
-        task = make(args.task)
+        task = _with_goals(args, make(args.task))
         _picture_task_checks(args, task)
         result = pipeline.evaluate_oracle(task, jax.random.key(args.seed), settings,
                                           num_episodes=args.episodes, mesh=mesh,
@@ -919,7 +942,7 @@ def _plan(args) -> int:
         model_config, _, params = train.load_run(args.run_dir, task=task_name, mesh=mesh)
         obs_kind = trained_on.get("obs_kind", "state")
         size = model_config.obs_shape[0] if obs_kind == "pixels" else None
-        task = make(task_name, obs_kind, image_size=size)
+        task = _with_goals(args, make(task_name, obs_kind, image_size=size))
         model = "learned"
         from hjepa import hierarchy
 
@@ -976,6 +999,12 @@ def _plan(args) -> int:
                                            policy_alone=args.policy)
     if not _is_main():
         return 0
+    if args.goals == "trajectory":
+        from hjepa.tasks import trajectory_goals
+
+        pairs.update(goals="trajectory", goal_offset=task.offset,
+                     idle_success_rate=trajectory_goals.trivial_share(
+                         task, jax.random.key(args.seed), args.episodes))
     summary = {"task": task.name, "model": model, **result.summary(), **pairs,
                "planner": args.planner, "horizon": args.horizon, **options,
                "devices": jax.device_count()}
@@ -995,6 +1024,10 @@ def _plan(args) -> int:
               f"{pairs['seed']}), mean final distance "
               f"{summary['mean_final_distance']:.4f}, {summary['ms_per_step_amortised']:.2f} ms "
               "per MPC step (amortised over the batch)")
+        if args.goals == "trajectory":
+            print(f"goals {task.offset} steps ahead along held-out trajectories, "
+                  f"{task.episode_length} steps per episode; doing nothing succeeds in "
+                  f"{100 * pairs['idle_success_rate']:.1f}% of these pairs")
         for path in written.values():
             _say(args, f"wrote {path}")
     return 0

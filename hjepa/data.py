@@ -29,7 +29,6 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from hjepa import ownership
@@ -46,7 +45,9 @@ from hjepa.tasks.policies import (  # noqa: F401  (re-exported)
     POLICIES,
     POLICY_TASKS,
     ExplorationPolicy,
+    default_policy,
     policy_kind,
+    run_policy,
 )
 
 FORMAT = "hjepa-dataset"
@@ -80,27 +81,11 @@ def collect_episodes(
       `with_positions` the goal-space positions of the observed states [N, T+1, P]
       (`task.position`) third.
     """
-    stepper = policy.bind(task)
-    low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
+    def record(state):
+        return task.observe(state), task.position(state)
 
     def episode(key):
-        reset_key, policy_key, noise_key = jax.random.split(key, 3)
-        state = task.exploration_start(reset_key)
-
-        def step(carry, inputs):
-            state, policy_carry = carry
-            step_key, step_index = inputs
-            policy_carry, action = stepper(policy_carry, step_key, state, step_index)
-            action = jnp.clip(action, low, high)
-            next_state = task.step(state, action)
-            return (next_state, policy_carry), (task.observe(next_state), action,
-                                                task.position(next_state))
-
-        inputs = (jax.random.split(noise_key, episode_length), jnp.arange(episode_length))
-        carry = (state, stepper.init(policy_key, state))
-        _, (obs, actions, positions) = jax.lax.scan(step, carry, inputs)
-        obs = jnp.concatenate([task.observe(state)[None], obs])
-        positions = jnp.concatenate([task.position(state)[None], positions])
+        (obs, positions), actions = run_policy(task, policy, key, episode_length, record)
         return (obs, actions, positions) if with_positions else (obs, actions)
 
     return jax.vmap(episode)(jax.random.split(key, num_episodes))

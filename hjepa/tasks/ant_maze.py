@@ -564,4 +564,4 @@ register("ant_umaze", lambda obs="state", image_size=DEFAULT_IMAGE_SIZE:
          AntMaze(obs=obs, image_size=image_size))
 
 
-register_policy("waypoint", WaypointPolicy, tasks=("ant_umaze",))
+register_policy("waypoint", WaypointPolicy, tasks=("ant_umaze",), default=True)

@@ -14,6 +14,8 @@ A policy is a frozen dataclass (hashable: a static argument of the jitted collec
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +23,8 @@ import numpy as np
 
 from hjepa.checks import is_int
 from hjepa.tasks.base import Task
+
+PyTree = Any
 
 
 def correlated_noise(previous: jax.Array, key: jax.Array, correlation: float,
@@ -114,16 +118,57 @@ class _CorrelatedNoise:
         return (action, scale), action
 
 
+def run_policy(task: Task, policy, key: jax.Array, length: int,
+               record: Callable[[PyTree], PyTree]) -> tuple[PyTree, jax.Array]:
+    """Rolls an exploration policy out for `length` control steps in `task`, from
+    `task.exploration_start`, actions clipped to the task's bounds. Vmappable over keys.
+
+    `record(state)` says what to keep of each physics state (an observation, a goal-space
+    position, the whole state). Returns (the records of the `length` + 1 states, stacked on a
+    leading axis [T+1, ...], actions [T, A])."""
+    stepper = policy.bind(task)
+    low, high = jnp.asarray(task.action_low), jnp.asarray(task.action_high)
+    reset_key, policy_key, noise_key = jax.random.split(key, 3)
+    state = task.exploration_start(reset_key)
+
+    def step(carry, inputs):
+        state, policy_carry = carry
+        step_key, step_index = inputs
+        policy_carry, action = stepper(policy_carry, step_key, state, step_index)
+        action = jnp.clip(action, low, high)
+        next_state = task.step(state, action)
+        return (next_state, policy_carry), (record(next_state), action)
+
+    inputs = (jax.random.split(noise_key, length), jnp.arange(length))
+    carry = (state, stepper.init(policy_key, state))
+    _, (records, actions) = jax.lax.scan(step, carry, inputs)
+    records = jax.tree.map(lambda first, rest: jnp.concatenate([first[None], rest]),
+                           record(state), records)
+    return records, actions
+
+
 # kind -> policy class; kind -> the tasks a task-specific policy drives (absent: any task).
 POLICIES: dict[str, type] = {"ar1": ExplorationPolicy}
 POLICY_TASKS: dict[str, tuple[str, ...]] = {}
+DEFAULT_POLICIES: dict[str, str] = {}  # task -> the kind that collects its data by default
 
 
-def register_policy(kind: str, cls: type, *, tasks: tuple[str, ...] | None = None) -> None:
-    """Makes `cls` the exploration policy `kind` (for `tasks` only, when given)."""
+def register_policy(kind: str, cls: type, *, tasks: tuple[str, ...] | None = None,
+                    default: bool = False) -> None:
+    """Makes `cls` the exploration policy `kind` (for `tasks` only, when given; with
+    `default`, the one that collects those tasks' data unless told otherwise)."""
     POLICIES[kind] = cls
     if tasks is not None:
         POLICY_TASKS[kind] = tuple(tasks)
+        if default:
+            DEFAULT_POLICIES.update({task: kind for task in tasks})
+
+
+def default_policy(task_name: str):
+    """The exploration policy that collects `task_name`'s data by default (`hjepa collect
+    --policy auto`): the controller registered as its default (waypoint for ant_umaze, push
+    for pusher, push_block for push_t), else `ExplorationPolicy`."""
+    return POLICIES[DEFAULT_POLICIES.get(task_name, "ar1")]()
 
 
 def policy_kind(policy) -> str:

@@ -48,10 +48,17 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
 import planners
 from hjepa.tasks._brax import import_brax, pipeline, step_substeps
 from hjepa.tasks.base import DEFAULT_IMAGE_SIZE, Episode, Goal, Task, register
+from hjepa.tasks.policies import (
+    check_noisy_tracking,
+    correlated_noise,
+    episode_noise_scale,
+    register_policy,
+)
 
 PIXEL = 1.0 / 256.0  # metres per pixel of the peers' 512-pixel workspace
 HALF_SIDE = 1.0  # the workspace is [-1, 1]²
@@ -339,5 +346,141 @@ class PushT(Task):
         )
 
 
+@struct.dataclass
+class PushBlockCarry:
+    """What `PushBlockPolicy` carries from step to step."""
+
+    target: jax.Array  # [2] world xy the block is pushed toward
+    lateral: jax.Array  # [] m, where the push line passes the block's centre (sideways)
+    steps_left: jax.Array  # [] int32, control steps until the next target
+    noise: jax.Array  # [2] the AR(1) noise of the last step
+    scale: jax.Array  # [] this episode's noise scale σ
+    pushing: jax.Array  # [] bool: the episode pushes (else noise only)
+
+
+@dataclasses.dataclass(frozen=True)
+class PushBlockPolicy:
+    """Reward-free Push-T data with contact: a noisy approach-and-push of the T toward random
+    points.
+
+    AR(1) pusher motion touches the T now and then; with probability `push_probability` an
+    episode instead pushes it toward a random point of the workspace (`START_HALF_SIDE` +
+    `margin` around the centre; a new one every `min_hold`..`max_hold` steps or once the
+    block's centre is within `arrive` of it), along a line that passes the block's centre
+    `lateral` metres to the side (drawn in ±`max_lateral` with each point, so that pushes
+    turn the T as well as move it). Seen from the push direction d and its normal n, the
+    pusher (i) pushes along the line once it is on it behind the block (within `on_line` of
+    it, more than 0.1 m behind the centre); (ii) else, once it is at least `standoff` behind
+    the centre (clear of the T, whose farthest point is 0.31 m from the centroid), goes to
+    the line's start `standoff` behind; (iii) else, within `standoff` of the line, steps out
+    sideways to `standoff` + 0.05 from it; (iv) else goes back to `standoff` behind: a
+    rectilinear path round the block, not through it. Actions aim at those points (relative
+    targets, clipped to [-1, 1]), plus AR(1) noise of correlation `correlation` and a
+    per-episode scale in [`min_scale`, `max_scale`]; the other episodes are that noise alone,
+    with scale in [`explore_min_scale`, 1]. Pure and jittable:
+
+        carry = policy.bind(task).init(key, state)
+        carry, action = policy.bind(task)(carry, key, state, step_index)  # action [2]
+    """
+
+    standoff: float = 0.4  # m
+    on_line: float = 0.08  # m
+    max_lateral: float = 0.1  # m
+    arrive: float = 0.05  # m
+    margin: float = 0.1  # m
+    min_hold: int = 20
+    max_hold: int = 50
+    push_probability: float = 0.8
+    correlation: float = 0.8
+    min_scale: float = 0.0
+    max_scale: float = 0.3
+    explore_min_scale: float = 0.1
+
+    def validate(self) -> None:
+        """Raises ValueError for settings out of range."""
+        check_noisy_tracking(self, numbers=("standoff", "on_line", "max_lateral", "arrive",
+                                            "margin", "min_scale", "max_scale",
+                                            "explore_min_scale"),
+                             integers=("min_hold", "max_hold"), probability="push_probability")
+
+    def bind(self, task: Task) -> _BoundPushBlockPolicy:
+        """The policy acting in `task` (a `PushT`); for `hjepa.data.collect_episodes`."""
+        if not isinstance(task, PushT):
+            raise ValueError(f"task: PushBlockPolicy drives the pusher of push_t, got task "
+                             f"{getattr(task, 'name', task)!r}")
+        return _BoundPushBlockPolicy(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class _BoundPushBlockPolicy:
+    """`PushBlockPolicy` acting in push_t (the task holds nothing the policy reads)."""
+
+    policy: PushBlockPolicy
+
+    def _draw_target(self, key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """A random point [2] to push the block toward, the push line's lateral offset []
+        and how many steps to keep them []."""
+        point_key, lateral_key, hold_key = jax.random.split(key, 3)
+        reach = START_HALF_SIDE + self.policy.margin
+        point = jax.random.uniform(point_key, (2,), minval=-reach, maxval=reach)
+        lateral = jax.random.uniform(lateral_key, (), minval=-self.policy.max_lateral,
+                                     maxval=self.policy.max_lateral)
+        hold = jax.random.randint(hold_key, (), self.policy.min_hold, self.policy.max_hold + 1)
+        return point, lateral, hold
+
+    def init(self, key: jax.Array, state) -> PushBlockCarry:
+        """The carry at the start of an episode: its kind, noise scale and first point."""
+        del state
+        target_key, push_key, scale_key = jax.random.split(key, 3)
+        pushing = jax.random.uniform(push_key) < self.policy.push_probability
+        scale = episode_noise_scale(self.policy, jax.random.uniform(scale_key), pushing)
+        target, lateral, hold = self._draw_target(target_key)
+        return PushBlockCarry(target=target, lateral=lateral, steps_left=hold,
+                              noise=jnp.zeros(2), scale=scale, pushing=pushing)
+
+    def aim(self, pusher: jax.Array, block: jax.Array, target: jax.Array,
+            lateral: jax.Array) -> jax.Array:
+        """Where the pusher at xy [2] heads [2] to push the block centred at xy [2] toward
+        `target` [2] along the line `lateral` [] to the side of its centre (rules (i)-(iv))."""
+        policy = self.policy
+        away = target - block
+        d = away / jnp.sqrt(jnp.sum(away**2) + 1e-12)  # [2] push direction
+        n = jnp.stack([-d[1], d[0]])  # [2] its normal
+        along = jnp.dot(pusher - block, d)
+        across = jnp.dot(pusher - block, n)
+        off_line = across - lateral
+        side = jnp.where(off_line >= 0.0, 1.0, -1.0)
+        line = block + lateral * n
+        push = line + (along + 0.3) * d
+        start = line - policy.standoff * d
+        step_out = block + along * d + (lateral + side * (policy.standoff + 0.05)) * n
+        back = block - policy.standoff * d + across * n
+        pushing = (jnp.abs(off_line) < policy.on_line) & (along < -0.1)
+        behind = along <= -policy.standoff + 0.02
+        near_line = jnp.abs(off_line) < policy.standoff
+        return jnp.where(pushing, push, jnp.where(behind, start, jnp.where(near_line, step_out,
+                                                                          back)))
+
+    def __call__(self, carry: PushBlockCarry, key: jax.Array, state, step_index):
+        """`(carry, key, pipeline state, step index []) -> (carry, action [2])`."""
+        del step_index
+        policy = self.policy
+        target_key, noise_key = jax.random.split(key)
+        new_target, new_lateral, new_hold = self._draw_target(target_key)
+        block = state.q[2:4]
+        arrived = jnp.sqrt(jnp.sum((block - carry.target) ** 2)) < policy.arrive
+        expired = (carry.steps_left <= 0) | arrived
+        target = jnp.where(expired, new_target, carry.target)
+        lateral = jnp.where(expired, new_lateral, carry.lateral)
+        steps_left = jnp.where(expired, new_hold, carry.steps_left) - 1
+        heading = self.aim(state.q[:2], block, target, lateral)
+        drive = jnp.clip((heading - state.q[:2]) / ACTION_SCALE, -1.0, 1.0)  # [2]
+        noise = correlated_noise(carry.noise, noise_key, policy.correlation, carry.scale)
+        action = jnp.clip(jnp.where(carry.pushing, drive, 0.0) + noise, -1.0, 1.0)
+        return carry.replace(target=target, lateral=lateral, steps_left=steps_left,
+                             noise=noise), action
+
+
 register("push_t", lambda obs="state", image_size=DEFAULT_IMAGE_SIZE:
          PushT(obs=obs, image_size=image_size))
+register_policy("push_block", PushBlockPolicy, tasks=("push_t",), default=True)

@@ -435,4 +435,4 @@ class _BoundPushPolicy:
 
 register("pusher", lambda obs="state", image_size=DEFAULT_IMAGE_SIZE:
          Pusher(obs=obs, image_size=image_size))
-register_policy("push", PushPolicy, tasks=("pusher",))
+register_policy("push", PushPolicy, tasks=("pusher",), default=True)

@@ -70,13 +70,23 @@ def test_collect_unknown_task_names_the_known_tasks(capsys, tmp_path):
     assert not os.path.exists(tmp_path / "d")
 
 
-@pytest.mark.parametrize("policy, drives", [("waypoint", "ant_umaze"), ("push", "pusher")])
+@pytest.mark.parametrize("policy, drives", [("waypoint", "ant_umaze"), ("push", "pusher"),
+                                            ("push_block", "push_t")])
 def test_collect_a_task_policy_on_a_task_it_does_not_drive(capsys, tmp_path, policy, drives):
     code, _, err = run_cli(["collect", "reacher", "--out", str(tmp_path / "d"), "--policy",
                             policy], capsys)
     assert code == 2
     assert policy in err and drives in err and "reacher" in err
     assert not os.path.exists(tmp_path / "d")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--goal-offset", "5"], "--goal-offset: goes with --goals trajectory"),
+    (["--goals", "trajectory", "--budget", "0"], "budget: expected an integer >= 1, got 0")])
+def test_plan_with_trajectory_goal_flags_out_of_place(capsys, flags, message):
+    code, _, err = run_cli(["plan", "--oracle", "--task", "push_t", *flags], capsys)
+    assert code == 2
+    assert message in err
 
 
 def test_train_with_a_missing_dataset(capsys, tmp_path):

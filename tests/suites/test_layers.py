@@ -34,7 +34,7 @@ LAYERS = {
     "hjepa.stats": 2, "hjepa.provenance": 2, "hjepa.pretrained": 2,
     "hjepa.tasks": 3, "hjepa.tasks.base": 3, "hjepa.tasks._brax": 3, "hjepa.tasks.render": 3,
     "hjepa.tasks.reacher": 3, "hjepa.tasks.point_maze": 3, "hjepa.tasks.pusher": 3,
-    "hjepa.tasks.push_t": 3,
+    "hjepa.tasks.push_t": 3, "hjepa.tasks.trajectory_goals": 3,
     "hjepa.tasks.ant_maze": 3, "hjepa.tasks.windy": 3, "hjepa.tasks.policies": 3,
     "hjepa.data": 3,
     "hjepa.losses": 4, "hjepa.model": 4, "hjepa.cost": 4, "hjepa.critic": 4,
