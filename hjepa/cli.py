@@ -54,6 +54,7 @@ EXAMPLES = {
           hjepa plan --run-dir runs/two_rooms_px --critic --noise-std 0.6 --noise-decay 0.5
           hjepa plan --run-dir runs/reacher --policy          # mode 1: the distilled policy
           hjepa plan --run-dir runs/reacher --prior --samples 16 --prior-samples 8
+          hjepa plan --run-dir runs/push_t --goals trajectory  # goals 25 steps on, 50 steps
         """,
     "distill": """
         examples:
