@@ -155,12 +155,13 @@ def markdown(entries: list[dict]) -> str:
         for r in entry["rows"]:
             low, high = r["success_ci95"]
             idle = r.get("idle_success_rate")
+            train = f"{r['train_seconds']:.0f}" if r["model"] == "learned" else "-"
             lines.append(
                 f"| {entry['obs']} | {r['protocol']} | {r['model']} | "
                 f"{100 * r['success_rate']:.1f}% ({100 * low:.0f}-{100 * high:.0f}) of "
                 f"{r['episodes']} | {'-' if idle is None else f'{100 * idle:.1f}%'} | "
                 f"{r['mean_final_distance']:.2f} | {r['seconds_per_episode']:.1f} | "
-                f"{r['train_seconds']:.0f} |")
+                f"{train} |")
     lines += ["", "Published, pixels, peers' protocol (cited, not measured here): " + "; ".join(
         f"{name} {rate} ({source})" for name, rate, source in PUBLISHED) + ".", ""]
     for entry in entries:

@@ -436,12 +436,24 @@ def goal_space_test_cpu() -> str:
     return "\n".join(lines)
 
 
+def push_t_test_cpu() -> str:
+    """Push-T under this library's protocol and the peers' (benchmarks/push_t.py), learned and
+    oracle, on the test pairs, with the peers' published rates cited beside."""
+    from benchmarks import push_t
+
+    data = _load("push_t_test_cpu.json")
+    return (push_t.markdown(data["entries"]).rstrip("\n") + "\n\nFrom "
+            "`benchmarks/results/push_t_test_cpu.json` (`python -m benchmarks.push_t --split "
+            "test`).")
+
+
 TABLES = {"pretrained_test_cpu": pretrained_test_cpu, "demo_cpu": demo_cpu,
           "bench_quick_cpu": bench_quick_cpu,
           "latent_variable_test_cpu": latent_variable_test_cpu,
           "hierarchy_test_cpu": hierarchy_test_cpu, "task_suite_test_cpu": task_suite_test_cpu,
           "planner_throughput": planner_throughput, "reacher_planners": reacher_planners,
-          "distill_test_cpu": distill_test_cpu, "goal_space_test_cpu": goal_space_test_cpu}
+          "distill_test_cpu": distill_test_cpu, "goal_space_test_cpu": goal_space_test_cpu,
+          "push_t_test_cpu": push_t_test_cpu}
 
 
 def render(text: str) -> str:

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from hjepa.checks import is_int
-from hjepa.tasks.base import Episode, Goal, Task
+from hjepa.tasks.base import Episode, Goal, PyTree, Task
 from hjepa.tasks.policies import default_policy, run_policy
 
 OFFSET = 25  # the peers' goal offset along the trajectory (steps)
@@ -68,7 +68,10 @@ class TrajectoryGoals(Task):
     def env_params(self):
         return self.task.env_params
 
-    def reset(self, key: jax.Array) -> Episode:
+    def draw(self, key: jax.Array) -> tuple[Episode, PyTree, jax.Array]:
+        """One pair with where it came from: (the episode, the rollout's physics states
+        [max_warmup + offset + 1, ...], the start's step index [] on it; the goal is the
+        state `offset` steps after it)."""
         rollout_key, warmup_key = jax.random.split(key)
         states, _ = run_policy(self.task, self.policy, rollout_key,
                                self.max_warmup + self.offset, lambda state: state)  # [T+1]
@@ -79,8 +82,12 @@ class TrajectoryGoals(Task):
                          warmups[jnp.argmax(moved >= self.success_threshold)], warmups[-1])
         start, goal = (jax.tree.map(lambda x, i=i: x[i], states)
                        for i in (pick, pick + self.offset))
-        return Episode(state=start, goal=Goal(obs=self.task.observe(goal),
-                                              position=self.task.position(goal), state=goal))
+        episode = Episode(state=start, goal=Goal(obs=self.task.observe(goal),
+                                                 position=self.task.position(goal), state=goal))
+        return episode, states, pick
+
+    def reset(self, key: jax.Array) -> Episode:
+        return self.draw(key)[0]
 
     def exploration_start(self, key: jax.Array):
         return self.task.exploration_start(key)

@@ -1,7 +1,7 @@
 """Push-T's data controller (`PushBlockPolicy`) and the peers' protocol
 (`hjepa.tasks.trajectory_goals`): the controller moves the T in most episodes, and a
-trajectory pair's start and goal are states `offset` steps apart on the controller's own
-rollout of the episode's key (two brax compiles: the rollout and the pairs' reset)."""
+trajectory pair's start and goal are states `offset` steps apart on the controller's rollout
+(one brax compile: the pairs drawn with their rollouts)."""
 
 from __future__ import annotations
 
@@ -29,44 +29,37 @@ def pairs_task(push_t):
 
 
 @pytest.fixture(scope="module")
-def keys():
-    return jax.random.split(jax.random.key(3), NUM)
+def drawn(pairs_task):
+    """NUM pairs with the directed controller's rollouts [NUM, T+1] they came from and their
+    start steps [NUM] (one brax compile)."""
+    return jax.jit(jax.vmap(pairs_task.draw))(jax.random.split(jax.random.key(3), NUM))
 
 
-@pytest.fixture(scope="module")
-def rollouts(push_t, pairs_task, keys):
-    """The directed controller's rollouts [NUM, T+1] of the keys `reset` rolls out with."""
-    rollout_keys = jax.vmap(lambda key: jax.random.split(key)[0])(keys)
-
-    def rollout(key):
-        return policies.run_policy(push_t, pairs_task.policy, key, MAX_WARMUP + OFFSET,
-                                   lambda state: state)
-
-    return jax.jit(jax.vmap(rollout))(rollout_keys)
-
-
-def test_the_push_controller_moves_the_t_in_most_episodes(push_t, rollouts):
-    states, actions = rollouts
-    assert actions.shape == (NUM, MAX_WARMUP + OFFSET, 2)
-    assert np.all(np.abs(np.asarray(actions)) <= 1.0)
+def test_the_push_controller_moves_the_t_in_most_episodes(drawn):
+    _, states, _ = drawn
     poses = np.asarray(states.q[..., 2:5])  # [N, T+1, 3]
+    assert poses.shape == (NUM, MAX_WARMUP + OFFSET + 1, 3)
     moved = np.linalg.norm(poses[:, -1, :2] - poses[:, 0, :2], axis=-1)
     turned = np.abs(poses[:, -1, 2] - poses[:, 0, 2])
     # 30 steps (3 s) of pushing: the T's centre moves > 5 cm or it turns > 10 degrees in 6+ of 8
     assert np.sum((moved > 0.05) | (turned > np.radians(10))) >= 6, (moved, turned)
     assert np.all(np.isfinite(poses))
+    # the pusher moves as the actions say: within its range, never faster than a full action
+    # (0.39 m) per step plus the servo's overshoot
+    pusher = np.asarray(states.q[..., :2])
+    assert np.all(np.abs(pusher) <= push_t_lib.PUSHER_RANGE + 1e-3)
+    assert np.all(np.linalg.norm(np.diff(pusher, axis=1), axis=-1) < 2 * push_t_lib.ACTION_SCALE)
 
 
-def test_a_pair_is_two_states_offset_steps_apart_on_one_rollout(push_t, pairs_task, keys,
-                                                                  rollouts):
-    states, _ = rollouts
-    episodes = jax.jit(jax.vmap(pairs_task.reset))(keys)
-    q = np.asarray(states.q)  # [N, T+1, 5]
-    start_q, goal_q = np.asarray(episodes.state.q), np.asarray(episodes.goal.state.q)
-    for i in range(NUM):
-        matches = np.flatnonzero(np.all(np.abs(q[i] - start_q[i]) < 1e-6, axis=-1))
-        assert matches.size >= 1 and matches[0] <= MAX_WARMUP
-        np.testing.assert_allclose(goal_q[i], q[i, matches[0] + OFFSET], atol=1e-6)
+def test_a_pair_is_two_states_offset_steps_apart_on_one_rollout(push_t, pairs_task, drawn):
+    episodes, states, picks = drawn
+    q, picks = np.asarray(states.q), np.asarray(picks)  # [N, T+1, 5], [N]
+    assert np.all((picks >= 0) & (picks <= MAX_WARMUP))
+    rows = np.arange(NUM)
+    np.testing.assert_array_equal(np.asarray(episodes.state.q), q[rows, picks])
+    np.testing.assert_array_equal(np.asarray(episodes.goal.state.q), q[rows, picks + OFFSET])
+    # the rollout starts where the task's data start (its exploration start, at rest)
+    np.testing.assert_array_equal(np.asarray(states.qd[:, 0]), 0.0)
     # the goal is the goal state's own observation and goal-space position
     np.testing.assert_allclose(np.asarray(episodes.goal.obs),
                                np.asarray(jax.vmap(push_t.observe)(episodes.goal.state)),
