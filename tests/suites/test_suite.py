@@ -30,6 +30,9 @@ def test_budget_scaling_keeps_elites_below_samples():
     (Budget.of("cem", 24, num_samples=64, num_elites=8, iterations=2), 64 * 2 * 24),
     (Budget.of("gd", 12, num_candidates=8, iterations=10), 8 * 10 * 12),
     (Budget.of("beam", 16, beam_width=8, branching=4, iterations=2), 8 * 4 * 2 * 16),
+    # two levels of MPPI (macro H2, primitive H4) and the subgoal's 2-step rollout
+    (Budget.of("hierarchical", 4, num_samples=8, iterations=2, high_horizon=2,
+               high_noise_std=1.0, snap_radius=0.5), 8 * 2 * 2 + 8 * 2 * 4 + 2),
 ])
 def test_calls_per_step(budget, calls):
     assert budget.calls_per_step() == calls
@@ -193,6 +196,8 @@ def test_rows_are_written_as_they_finish_never_overwritten_and_resumed(tmp_path,
     assert len(again["rows"]) == 4 and len(again["sessions"]) == 1
 
 
+@pytest.mark.slow  # ~30 s; test_calls_per_step checks its budget, and the CLI's two-level
+# train-and-plan test and the umaze_h2 guard plan hierarchical models in the default run
 def test_tiny_profile_hierarchical_model_end_to_end(tmp_path):
     """The hierarchical JEPA in the suite: a two-level model trained on the tiny profile's
     data, planned with MPPI at both levels; counted calls, no cost trace."""
