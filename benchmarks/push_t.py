@@ -51,15 +51,9 @@ PUBLISHED = (
 
 def _row(protocol: str, model: str, result, extra: dict) -> dict:
     successes = int(result.success.sum())
-    return {"protocol": protocol, "model": model, "successes": successes,
-            "episodes": result.num_episodes, "success_rate": result.success_rate,
+    return {"protocol": protocol, "model": model, **result.summary(), "successes": successes,
             "success_ci95": list(stats.wilson(successes, result.num_episodes)),
-            "mean_final_distance": float(result.final_distance.mean()),
-            "steps": result.num_steps,
-            "ms_per_step_amortised": result.ms_per_step,
-            "seconds_per_episode": result.ms_per_step * result.num_steps / 1e3,
-            "compile_seconds": result.compile_seconds, "run_seconds": result.run_seconds,
-            **extra}
+            "seconds_per_episode": result.ms_per_step * result.num_steps / 1e3, **extra}
 
 
 def protocol_task(task, protocol: str):

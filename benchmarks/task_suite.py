@@ -181,8 +181,8 @@ SPECS = {
         PIXEL_MODEL, PIXEL_TRAIN, ANT_MPPI, max_episodes=32),
     # Push-T's data come from its approach-and-push controller; its state model has a wider
     # latent and trains longer than the point masses' (contact dynamics). Chosen on 32 val
-    # pairs of the peers' protocol (benchmarks.push_t): 20k steps on windows of 8 planned
-    # better (28%) than 30k steps on windows of 12 with 3000 episodes (12.5%).
+    # pairs of the peers' protocol (`hjepa plan --goals trajectory --split val`): 20k steps
+    # on windows of 8 planned better than 30k steps on windows of 12 with 3000 episodes.
     ("push_t", "state"): Spec(
         "push_t", "state", _collect("push_t", "state", 1000, 100, per_shard=500,
                                     policy=PushBlockPolicy()),
