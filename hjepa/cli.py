@@ -12,7 +12,13 @@ import math
 import sys
 import textwrap
 
-from hjepa.configs import PLANNER_NAMES, GoalSpaceConfig, PlannerConfig, PolicyConfig
+from hjepa.configs import (
+    PLANNER_NAMES,
+    GoalSpaceConfig,
+    PlannerConfig,
+    PolicyConfig,
+    SkillsConfig,
+)
 
 EXAMPLES = {
     "demo": """
@@ -79,6 +85,15 @@ EXAMPLES = {
         goal-conditioned critic over the run's latents; `hjepa plan --goal-space distance`
         or `--goal-space steps` plans toward goals given in the task's goal space with it;
         the dataset must record goal-space positions, as every dataset hjepa collects now)
+        """,
+    "skills": """
+        examples:
+          hjepa skills --run-dir runs/ant --data data/ant
+          hjepa plan --run-dir runs/ant --skills --goal-space steps
+        (writes RUN_DIR/skills.json and skills.msgpack: a chunk encoder, a skill decoder
+        and a level-2 predictor over the run's latents, learned from the data's action
+        chunks; `hjepa plan --skills` plans skills in the goal space and decodes them into
+        actions; skills of another configuration are kept unless --overwrite)
         """,
     "inspect": """
         examples:
@@ -235,6 +250,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a goal-space model of another configuration in --run-dir")
 
+    p = add("skills", "Learn skills for a trained run: macro-actions of the data's action "
+                      "chunks, a decoder from a skill to actions and a predictor of where a "
+                      "skill leads, over the run's frozen latents.")
+    p.add_argument("--run-dir", required=True, help="trained run directory (flat model)")
+    p.add_argument("--data", required=True, help="the dataset the run was trained on")
+    p.add_argument("--chunk", type=int, default=SkillsConfig.chunk,
+                   help="steps a skill is held for (default: %(default)s)")
+    p.add_argument("--macro-size", type=int, default=SkillsConfig.macro_size,
+                   help="size of a skill (default: %(default)s)")
+    p.add_argument("--kl-weight", type=finite_float, default=SkillsConfig.kl_weight,
+                   help="weight of the skills' KL bottleneck (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=SkillsConfig.steps)
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace skills of another configuration in --run-dir")
+
     p = add("distill", "Distil the planner into a reactive policy over latents (mode 1 from "
                        "mode 2): the planner labels the states of practice episodes, DAgger-style.")
     p.add_argument("--run-dir", required=True, help="trained run directory (flat model)")
@@ -304,6 +335,11 @@ def _parser() -> argparse.ArgumentParser:
                         "object's or the torso's position), never its observation, with the "
                         "run's goal-space model (`hjepa goal-space`): distance = its goal "
                         "head's distance, steps = its critic's steps to go")
+    p.add_argument("--skills", action="store_true",
+                   help="with --goal-space: plan the run's learned skills (`hjepa skills`) "
+                        "through their level-2 predictor and decode the first into actions; "
+                        "--horizon, --samples, --iterations, --temperature, --noise-std and "
+                        "--noise-decay, when given, set that plan (horizon in skills)")
     p.add_argument("--policy", action="store_true",
                    help="act with the run's distilled policy alone (`hjepa distill`), one "
                         "forward pass a step, no planning (mode 1)")
@@ -457,7 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = getattr(args, "debug", False) or os.environ.get("HJEPA_DEBUG", "") not in ("", "0")
     try:
         commands = {"demo": _demo, "collect": _collect, "train": _train, "critic": _critic,
-                    "goal-space": _goal_space, "distill": _distill, "plan": _plan,
+                    "goal-space": _goal_space, "skills": _skills, "distill": _distill,
+                    "plan": _plan,
                     "inspect": _inspect}
         if args.command not in commands:
             return _plugins()[args.command].run(args, lambda text: _say(args, text), _emit_json)
@@ -697,6 +734,41 @@ def _goal_space(args) -> int:
     return 0
 
 
+def _skills(args) -> int:
+    import functools
+
+    from hjepa import model as model_lib
+    from hjepa import ownership, train
+    from hjepa import skills as skills_lib
+    from hjepa.tasks import make
+
+    model_config, params, dataset = _flat_run_and_its_data(
+        args, "`hjepa skills` learns skills over flat models")
+    config = SkillsConfig(chunk=args.chunk, macro_size=args.macro_size,
+                          kl_weight=args.kl_weight, steps=args.steps, seed=args.seed)
+    config.validate()
+    if args.chunk > dataset.episode_length:
+        raise ValueError(f"--chunk: expected at most the dataset's episode length "
+                         f"{dataset.episode_length}, got {args.chunk}")
+    task = make(dataset.task)
+    _refuse_shipped_run(args.run_dir)
+    if not args.overwrite:
+        skills_lib.kept_record(args.run_dir, config)  # raises for another configuration
+    with ownership.locked(args.run_dir, name="--run-dir"):
+        _, record = train.fit_skills_for_run(
+            config, functools.partial(model_lib.encode, model_config), params, dataset,
+            args.run_dir, task.action_low, task.action_high, log=lambda line: _say(args, line))
+    summary = {"run_dir": args.run_dir, "skills": dataclasses.asdict(config),
+               "seconds": record["seconds"], "final_metrics": record["history"][-1]}
+    if args.json:
+        _emit_json(summary)
+    else:
+        _say(args, f"skills in {args.run_dir} ({record['seconds']:.0f} s); final metrics: "
+                   + ", ".join(f"{k}={v:.4g}" for k, v in summary["final_metrics"].items()
+                               if k != "step"))
+    return 0
+
+
 def _refuse_shipped_run(run_dir: str) -> None:
     """ValueError for a run directory shipped with the package: hjepa never writes there."""
     import os
@@ -793,6 +865,7 @@ def _planner_and_options(args) -> tuple:
 def _plan_settings(args) -> None:
     """Fills the planner flags not given: a pretrained run's measured settings, else defaults."""
     args.given_flags = [flag for flag in PLAN_FLAGS if getattr(args, flag) is not None]
+    args.given_horizon = args.horizon is not None
     if args.task_name is not None:
         if args.task is not None and args.task != args.task_name:
             raise ValueError(f"TASK: given twice, as {args.task_name!r} and --task {args.task!r}")
@@ -884,6 +957,29 @@ def _write_pictures(args, task, result) -> dict:
     return written
 
 
+def _skills_actor(args, model_config, goal_cost) -> tuple:
+    """(`hjepa.skills.Act`, skills params) of `--run-dir` for `hjepa plan --skills`: the plan
+    flags given set its plan over skills, its defaults the rest."""
+    from hjepa import skills as skills_lib
+
+    if args.goal_space is None:
+        raise ValueError("--skills: plans skills toward goals in the task's goal space; pass "
+                         "--goal-space steps (or distance)")
+    if args.policy or args.prior:
+        raise ValueError("--skills: the skills' decoder acts; not with --policy or --prior")
+    if args.planner != "mppi":
+        raise ValueError(f"--skills: skills are planned with mppi, got --planner {args.planner}")
+    config, params = skills_lib.load(args.run_dir, model_config.latent_size)
+    if params["action_low"].shape[0] != model_config.action_size:
+        raise ValueError(f"--skills: the skills in {args.run_dir} act with "
+                         f"{params['action_low'].shape[0]} actions, the run's model with "
+                         f"{model_config.action_size}")
+    options = {PLAN_FLAGS[flag]: getattr(args, flag) for flag in args.given_flags}
+    if args.given_horizon:
+        options["horizon"] = args.horizon
+    return skills_lib.Act(config, goal_cost[0], **options), params
+
+
 def _plan(args) -> int:
     import jax
 
@@ -924,6 +1020,8 @@ def _plan(args) -> int:
             raise ValueError("--task: required with --oracle (e.g. --task reacher)")
         if args.critic:
             raise ValueError("--critic: a critic costs plans of a learned model, not --oracle")
+        if args.skills:
+            raise ValueError("--skills: skills are learned over a run's latents, not --oracle")
         task = _with_goals(args, make(args.task))
         _picture_task_checks(args, task)
         result = pipeline.evaluate_oracle(task, jax.random.key(args.seed), settings,
@@ -975,6 +1073,9 @@ def _plan(args) -> int:
                       gs_params)
             model = f"{model}, goal space ({args.goal_space})"
         policy = None
+        if args.skills:
+            policy = _skills_actor(args, model_config, critic)
+            model = f"{model}, skills"
         if args.policy or args.prior:
             if args.policy and args.prior:
                 raise ValueError("--policy: acts with the policy alone; --prior plans with it; "
@@ -997,7 +1098,7 @@ def _plan(args) -> int:
                                            params, settings, num_episodes=args.episodes,
                                            critic=critic, mesh=mesh,
                                            record=_recorder(args, task), policy=policy,
-                                           policy_alone=args.policy)
+                                           policy_alone=args.policy or args.skills)
     if not _is_main():
         return 0
     if args.goals == "trajectory":
@@ -1009,6 +1110,13 @@ def _plan(args) -> int:
     summary = {"task": task.name, "model": model, **result.summary(), **pairs,
                "planner": args.planner, "horizon": args.horizon, **options,
                "devices": jax.device_count()}
+    if args.skills:
+        act = policy[0]
+        summary.update(planner="mppi over skills", horizon=act.horizon,
+                       num_samples=act.num_samples, iterations=act.iterations,
+                       temperature=act.temperature, noise_std=act.noise_std,
+                       noise_decay=act.noise_decay, skill_chunk=act.config.chunk,
+                       predictor_calls_per_step=act.predictor_calls)
     if hierarchical:
         summary.update(high_horizon=args.high_horizon, high_noise_std=args.high_noise_std,
                        snap_radius=args.snap_radius)

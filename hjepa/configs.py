@@ -491,6 +491,65 @@ class GoalSpaceModel:
 
 
 @dataclasses.dataclass(frozen=True)
+class SkillsConfig:
+    """Learned skills over a frozen world model's latents (`hjepa.skills`): a chunk encoder,
+    a skill decoder and a level-2 predictor, and how they train. Hashable.
+
+    Attributes:
+      chunk: K, the primitive steps a skill is held for (and the level-2 predictor's span).
+      macro_size: M, the size of a skill (a macro-action).
+      hidden: hidden layer sizes of the encoder, decoder and predictor.
+      kl_weight: β, the weight of KL(q(m | z, chunk) ‖ N(0, I)) in the loss.
+      steps, batch_size, learning_rate, seed: training (batches of chunks).
+    """
+
+    chunk: int = 8
+    macro_size: int = 4
+    hidden: tuple[int, ...] = (256, 256)
+    kl_weight: float = 0.01
+    steps: int = 4000
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("chunk", "macro_size", "steps", "batch_size"):
+            check_positive_int(name, getattr(self, name))
+        if not self.hidden or any(not is_int(h) or h <= 0 for h in self.hidden):
+            raise ValueError(f"hidden: expected positive layer sizes, got {self.hidden!r}")
+        check_positive_number("learning_rate", self.learning_rate)
+        check_nonnegative_number("kl_weight", self.kl_weight)
+        if not is_int(self.seed) or self.seed < 0:
+            raise ValueError(f"seed: expected a non-negative integer, got {self.seed!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SkillsConfig:
+        """A `SkillsConfig` from its JSON form (lists back to tuples)."""
+        data = dict(data)
+        data["hidden"] = tuple(data["hidden"])
+        return cls(**data)
+
+
+@dataclasses.dataclass(frozen=True)
+class SkillsModel:
+    """Skills as `hjepa.train` trains them: on windows of [latent, action] rows
+    [B, K+1, latent_size + A] of a frozen world model (the last row's action is padding),
+    for actions inside [action_low, action_high] (tuples, so it is hashable)."""
+
+    skills: SkillsConfig
+    latent_size: int
+    action_low: tuple[float, ...]
+    action_high: tuple[float, ...]
+
+    def validate(self) -> None:
+        self.skills.validate()
+        check_positive_int("latent_size", self.latent_size)
+        if len(self.action_low) != len(self.action_high) or not self.action_low:
+            raise ValueError(f"action_low, action_high: expected bounds of one size, got "
+                             f"{self.action_low} and {self.action_high}")
+
+
+@dataclasses.dataclass(frozen=True)
 class LatentVariableConfig:
     """Architecture and bottleneck weight of the latent-variable model. Hashable.
 

@@ -21,6 +21,7 @@ from hjepa import critic as critic_lib
 from hjepa import data as data_lib
 from hjepa import distributed, goal_space, losses, ownership, world_model
 from hjepa import io as hjepa_io
+from hjepa import skills as skills_lib
 from hjepa.configs import (
     CriticConfig,
     CriticModel,
@@ -28,6 +29,8 @@ from hjepa.configs import (
     GoalSpaceModel,
     LatentVariableConfig,
     ModelConfig,
+    SkillsConfig,
+    SkillsModel,
     TrainConfig,
     model_config_from_dict,
 )
@@ -448,6 +451,78 @@ def fit_goal_space_for_run(config: GoalSpaceConfig, encode, model_params: PyTree
               "dataset": {"path": dataset.path, "fingerprint": dataset.fingerprint,
                           "task": dataset.task, "obs_kind": dataset.obs_kind}}
     goal_space.save(run_dir, config, params, record)
+    return params, record
+
+
+def fit_skills(config: SkillsConfig, latents, actions, action_low, action_high, *,
+               log_every: int = 500) -> tuple[PyTree, list[dict]]:
+    """Trains skills (`hjepa.skills`) on the latent episodes [N, T+1, D] of a frozen world
+    model and the actions between them [N, T, A] inside [action_low, action_high] [A], through
+    the one chunk and loop, on chunks of `config.chunk` steps.
+
+    Returns:
+      (skills params, metrics records [{"step", "loss", "decoding", ...}], one per
+      `log_every` steps).
+
+    Raises:
+      ValueError: a bad config; latents and actions that are not matching episodes, actions
+        outside their bounds, or episodes shorter than a chunk.
+    """
+    config.validate()
+    latents = np.asarray(latents, np.float32)
+    actions = np.asarray(actions, np.float32)
+    low = np.asarray(action_low, np.float32).reshape(-1)
+    high = np.asarray(action_high, np.float32).reshape(-1)
+    if (latents.ndim != 3 or actions.ndim != 3 or latents.shape[0] != actions.shape[0]
+            or latents.shape[1] != actions.shape[1] + 1 or actions.shape[-1] != low.shape[0]):
+        raise ValueError(f"latents, actions: expected episodes [N, T+1, D] and [N, T, "
+                         f"{low.shape[0]}], got shapes {latents.shape} and {actions.shape}")
+    if not np.all(np.isfinite(actions)) or np.any(actions < low) or np.any(actions > high):
+        raise ValueError(f"actions: expected finite actions inside [{low}, {high}]")
+    if config.chunk > actions.shape[1]:
+        raise ValueError(f"chunk: expected at most the episode's length {actions.shape[1]}, got "
+                         f"{config.chunk}")
+    model = SkillsModel(config, latents.shape[-1], tuple(float(x) for x in low),
+                        tuple(float(x) for x in high))
+    model.validate()
+    train_config = TrainConfig(steps=config.steps, batch_size=config.batch_size,
+                               window=config.chunk, learning_rate=config.learning_rate,
+                               grad_clip=NO_CLIP, seed=config.seed + 1,
+                               checkpoint_every=config.steps, log_every=log_every)
+    train_config.validate(actions.shape[1])
+    padded = np.concatenate([actions, np.zeros_like(actions[:, :1])], axis=1)  # [N, T+1, A]
+    rows = np.concatenate([latents, padded], axis=-1)  # [N, T+1, D + A]
+    params = world_model.of(model).init(jax.random.key(config.seed))
+    return _fit_on_episodes(model, train_config, params, rows, log_every=log_every)
+
+
+def fit_skills_for_run(config: SkillsConfig, encode, model_params: PyTree,
+                       dataset: data_lib.Dataset, run_dir: str, action_low, action_high, *,
+                       log=None) -> tuple[PyTree, dict]:
+    """The skills of a world model's run, trained on its dataset (encoded once, shard by
+    shard) and written into `run_dir` (`hjepa.skills.save`).
+
+    Args:
+      encode: `(model_params, obs [..., *obs_shape]) -> latents [..., D]`, static (hashable).
+      action_low, action_high: the task's action bounds [A].
+      log: called with a line before each phase, if given.
+
+    Returns:
+      (params, the record written beside them).
+    """
+    t0 = time.perf_counter()
+    if log is not None:
+        log(f"encoding {dataset.num_episodes} episodes of {dataset.path}")
+    latents = critic_lib.encode_dataset(encode, model_params, dataset)
+    actions = np.concatenate([np.asarray(shard) for shard in dataset.action_shards])
+    if log is not None:
+        log(f"training the skills for {config.steps} steps")
+    params, history = fit_skills(config, latents, actions, action_low, action_high)
+    record = {"action_size": int(actions.shape[-1]), "latent_size": int(latents.shape[-1]),
+              "seconds": time.perf_counter() - t0, "history": history,
+              "dataset": {"path": dataset.path, "fingerprint": dataset.fingerprint,
+                          "task": dataset.task, "obs_kind": dataset.obs_kind}}
+    skills_lib.save(run_dir, config, params, record)
     return params, record
 
 

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 
 import planners
 from hjepa import critic as critic_lib
-from hjepa import goal_space, hierarchy, latent_variable, losses
+from hjepa import goal_space, hierarchy, latent_variable, losses, skills
 from hjepa import model as model_lib
 from hjepa.configs import (
     CriticModel,
@@ -41,6 +41,7 @@ from hjepa.configs import (
     LatentVariableConfig,
     LossConfig,
     ModelConfig,
+    SkillsModel,
 )
 
 PyTree = Any
@@ -229,9 +230,42 @@ class GoalSpace:
                                obs[..., size:], key)
 
 
+@dataclasses.dataclass(frozen=True)
+class Skills:
+    """Learned skills (`hjepa.skills`: chunk encoder, skill decoder, level-2 predictor over a
+    frozen model's latents) as a trainable family: it trains through `hjepa.train`'s one
+    chunk and loop on windows of [latent, action] [B, K+1, D + A]. It neither encodes nor
+    builds problems of observations: `hjepa.skills.Act` plans with it."""
+
+    config: SkillsModel
+    name = "skills"
+    num_levels = 0
+    shardable = False
+
+    def check_training(self, window: int) -> None:
+        if window != self.config.skills.chunk:
+            raise ValueError(f"window: skills train on windows of one chunk "
+                             f"({self.config.skills.chunk}), got {window}")
+
+    def init(self, key: jax.Array, obs_mean=None, obs_std=None) -> PyTree:
+        del obs_mean, obs_std
+        config = self.config
+        return skills.init(config.skills, key, config.latent_size,
+                           jnp.asarray(config.action_low), jnp.asarray(config.action_high))
+
+    def loss(self, params: PyTree, loss_config: LossConfig, obs: jax.Array, actions: jax.Array,
+             key: jax.Array | None = None) -> tuple[jax.Array, dict]:
+        """The skills' loss on windows `obs` [B, K+1, D + A] of latents and the actions taken
+        from them (the last row's action unused); `key` draws the skills; `loss_config` and
+        `actions` are unused."""
+        del loss_config, actions
+        size = self.config.latent_size
+        return skills.loss(params, self.config.skills, obs[..., :size], obs[:, :-1, size:], key)
+
+
 FAMILIES: dict[type, type] = {ModelConfig: Flat, HierarchyConfig: Hierarchical,
                               LatentVariableConfig: LatentVariable, CriticModel: Critic,
-                              GoalSpaceModel: GoalSpace}
+                              GoalSpaceModel: GoalSpace, SkillsModel: Skills}
 
 
 def register(config_type: type, family: type) -> None:

@@ -39,6 +39,7 @@ LAYERS = {
     "hjepa.data": 3,
     "hjepa.losses": 4, "hjepa.model": 4, "hjepa.cost": 4, "hjepa.critic": 4,
     "hjepa.hierarchy": 4, "hjepa.latent_variable": 4, "hjepa.policy": 4, "hjepa.goal_space": 4,
+    "hjepa.skills": 4,
     "hjepa.world_model": 4,
     "hjepa.train": 5, "hjepa.evaluate": 5, "hjepa.distill": 5, "hjepa.visualize": 5,
     "hjepa.inspection": 5,
