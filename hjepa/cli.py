@@ -340,6 +340,9 @@ def _parser() -> argparse.ArgumentParser:
                         "through their level-2 predictor and decode the first into actions; "
                         "--horizon, --samples, --iterations, --temperature, --noise-std and "
                         "--noise-decay, when given, set that plan (horizon in skills)")
+    p.add_argument("--replan-every", type=int, default=None,
+                   help="--skills: steps between plans over skills, 1 to the skills' chunk "
+                        "(default 1; a skill is held for its chunk either way)")
     p.add_argument("--policy", action="store_true",
                    help="act with the run's distilled policy alone (`hjepa distill`), one "
                         "forward pass a step, no planning (mode 1)")
@@ -959,7 +962,9 @@ def _write_pictures(args, task, result) -> dict:
 
 def _skills_actor(args, model_config, goal_cost) -> tuple:
     """(`hjepa.skills.Act`, skills params) of `--run-dir` for `hjepa plan --skills`: the plan
-    flags given set its plan over skills, its defaults the rest."""
+    flags given set its plan over skills, its defaults the rest. The skills act through
+    `hjepa.evaluate.evaluate_skills` (held for their chunk, replanned every --replan-every
+    steps)."""
     from hjepa import skills as skills_lib
 
     if args.goal_space is None:
@@ -1072,10 +1077,12 @@ def _plan(args) -> int:
             critic = (goal_space.GoalSpaceCost(gs_config, position_size, args.goal_space),
                       gs_params)
             model = f"{model}, goal space ({args.goal_space})"
-        policy = None
+        policy = skilled = None
         if args.skills:
-            policy = _skills_actor(args, model_config, critic)
+            skilled = _skills_actor(args, model_config, critic)
             model = f"{model}, skills"
+        elif args.replan_every is not None:
+            raise ValueError("--replan-every: goes with --skills")
         if args.policy or args.prior:
             if args.policy and args.prior:
                 raise ValueError("--policy: acts with the policy alone; --prior plans with it; "
@@ -1094,11 +1101,19 @@ def _plan(args) -> int:
         if hierarchical and args.planner != "mppi":
             raise ValueError(f"--planner: hierarchical runs plan with mppi at every level, "
                              f"got {args.planner!r} (pass --flat to plan level 1 alone)")
-        result = pipeline.evaluate_learned(task, jax.random.key(args.seed), model_config,
-                                           params, settings, num_episodes=args.episodes,
-                                           critic=critic, mesh=mesh,
-                                           record=_recorder(args, task), policy=policy,
-                                           policy_alone=args.policy or args.skills)
+        if skilled is not None:
+            from hjepa import evaluate as evaluate_lib
+
+            result = evaluate_lib.evaluate_skills(
+                task, jax.random.key(args.seed), model_config, params, *skilled, critic[1],
+                num_episodes=args.episodes, replan_every=args.replan_every, mesh=mesh,
+                record=_recorder(args, task))
+        else:
+            result = pipeline.evaluate_learned(task, jax.random.key(args.seed), model_config,
+                                               params, settings, num_episodes=args.episodes,
+                                               critic=critic, mesh=mesh,
+                                               record=_recorder(args, task), policy=policy,
+                                               policy_alone=args.policy)
     if not _is_main():
         return 0
     if args.goals == "trajectory":
@@ -1111,8 +1126,9 @@ def _plan(args) -> int:
                "planner": args.planner, "horizon": args.horizon, **options,
                "devices": jax.device_count()}
     if args.skills:
-        act = policy[0]
-        summary.update(planner="mppi over skills", horizon=act.horizon,
+        act = skilled[0]
+        summary.update(planner="mppi over skills", replan_every=args.replan_every or 1,
+                       horizon=act.horizon,
                        num_samples=act.num_samples, iterations=act.iterations,
                        temperature=act.temperature, noise_std=act.noise_std,
                        noise_decay=act.noise_decay, skill_chunk=act.config.chunk,

@@ -13,6 +13,7 @@ import numpy as np
 
 import planners
 from hjepa import distributed, hierarchy, latent_variable, world_model
+from hjepa import skills as skills_lib
 from hjepa.checks import is_int
 from hjepa.configs import HierarchyConfig, LatentVariableConfig, ModelConfig
 from hjepa.goal_space import in_goal_space
@@ -207,6 +208,70 @@ def evaluate(
         params = (params, policy_params)
     return run_episodes(task, run, params, key, num_episodes=num_episodes, num_steps=num_steps,
                         mesh=mesh)
+
+
+def skills_episode_fn(task: Task, model_config: ModelConfig, act, *, num_steps: int,
+                      replan_every: int, record: Callable | None = None):
+    """`(params, episode, key) -> (final distance, positions [T, P])` of one episode acting
+    with learned skills (`hjepa.skills`), for `run_episodes`: each step encodes the
+    observation, replans the skills every `replan_every` steps (MPPI from the last plan,
+    with the episode's key folded with the step) and acts the decoder's action for the skill
+    held. `params` is `{"model", "goal_space", "skills"}`; `act` a `hjepa.skills.Act` whose
+    cost reads the goal-space params and the episode's goal point."""
+    family = world_model.of(model_config)
+    recorder = DistanceRecorder(task, record)
+
+    def run(params, episode, key):
+        problem_params = {"goal_space": params["goal_space"], "goal": episode.goal.position}
+
+        def step(carry, t):
+            env_state, skill_carry = carry
+            latent = family.encode(params["model"], task.observe(env_state))
+            skill_carry, action = skills_lib.skill_loop_step(
+                act, params["skills"], problem_params, skill_carry, latent,
+                jax.random.fold_in(key, t), replan_every)
+            env_state = task.dynamics(task.env_params, env_state, action)
+            return (env_state, skill_carry), recorder(env_state)
+
+        (final, _), records = jax.lax.scan(
+            step, (episode.state, skills_lib.initial_carry(act)), jnp.arange(num_steps))
+        return task.distance(final, episode.goal), records
+
+    return run
+
+
+def evaluate_skills(task: Task, key: jax.Array, model_config: ModelConfig, params: PyTree,
+                    act, skills_params: PyTree, goal_space_params: PyTree, *,
+                    num_episodes: int, num_steps: int | None = None,
+                    replan_every: int | None = None, mesh: jax.sharding.Mesh | None = None,
+                    record: Callable | None = None) -> EvalResult:
+    """Closed-loop episodes acting with learned skills (`skills_episode_fn`) on held-out
+    start/goal pairs of `task` (the same pairs as `evaluate` for the same key), toward each
+    goal as a point of the task's goal space.
+
+    Args:
+      act: a `hjepa.skills.Act` (the plan over skills and its goal-space cost).
+      skills_params, goal_space_params: their params.
+      replan_every: steps between plans (default: every step; a skill is held for its chunk
+        either way, and a plan starts from the last one).
+      Others as in `evaluate`.
+    """
+    check_observations("model_config", model_config, task)
+    if not in_goal_space(act.cost) or act.cost.position_size != task.position_size:
+        raise ValueError(f"act.cost: expected a goal-space cost of the task's goal space "
+                         f"(size {task.position_size}), got {act.cost!r}")
+    if not is_int(num_episodes) or num_episodes <= 0:
+        raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
+    replan_every = 1 if replan_every is None else replan_every
+    if not is_int(replan_every) or not 1 <= replan_every <= act.config.chunk:
+        raise ValueError(f"replan_every: expected an integer from 1 to the skills' chunk "
+                         f"({act.config.chunk}), got {replan_every!r}")
+    num_steps = task.episode_length if num_steps is None else num_steps
+    run = skills_episode_fn(task, model_config, act, num_steps=num_steps,
+                            replan_every=replan_every, record=record)
+    run_params = {"model": params, "goal_space": goal_space_params, "skills": skills_params}
+    return run_episodes(task, run, run_params, key, num_episodes=num_episodes,
+                        num_steps=num_steps, mesh=mesh)
 
 
 def hierarchical_episode_fn(task, config: HierarchyConfig, *, planner: Callable | tuple,

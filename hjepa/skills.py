@@ -38,7 +38,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.serialization
 import jax
@@ -235,14 +235,21 @@ class Act:
             if not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
                 raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
 
-    def plan(self, params: PyTree, problem_params: PyTree, latent: jax.Array) -> planners.Plan:
-        """The skills [H, M] this step plans (MPPI), with their cost."""
+    def plan(self, params: PyTree, problem_params: PyTree, latent: jax.Array,
+             init_skills: jax.Array | None = None, key: jax.Array | None = None
+             ) -> planners.Plan:
+        """The skills [H, M] planned from latent [D] (MPPI), with their cost: from
+        `init_skills` [H, M] (default: the prior's mean, zeros) with `key` (default: the key
+        of `seed`)."""
         level2 = problem(self.config, params, self.cost, problem_params, latent,
                          bound=self.bound, terminal_weight=self.terminal_weight)
-        return planners.mppi(level2, jnp.zeros((self.horizon, self.config.macro_size)),
-                             jax.random.key(self.seed), num_samples=self.num_samples,
-                             iterations=self.iterations, temperature=self.temperature,
-                             noise_std=self.noise_std, noise_decay=self.noise_decay)
+        if init_skills is None:
+            init_skills = jnp.zeros((self.horizon, self.config.macro_size))
+        return planners.mppi(level2, init_skills,
+                             jax.random.key(self.seed) if key is None else key,
+                             num_samples=self.num_samples, iterations=self.iterations,
+                             temperature=self.temperature, noise_std=self.noise_std,
+                             noise_decay=self.noise_decay)
 
     def __call__(self, params: PyTree, problem_params: PyTree, latent: jax.Array) -> jax.Array:
         skills = self.plan(params, problem_params, latent).actions  # [H, M]
@@ -253,6 +260,37 @@ class Act:
         """Level-2 predictor calls per step (MPPI scores the mean and `num_samples` sequences
         of `horizon` skills each iteration)."""
         return self.iterations * (self.num_samples + 1) * self.horizon
+
+
+class SkillCarry(NamedTuple):
+    """What a closed loop over skills carries from one step to the next."""
+
+    plan: jax.Array  # [H, M] the skills planned last
+    held: jax.Array  # [] steps the first of them has been held
+
+
+def skill_loop_step(act: Act, params: PyTree, problem_params: PyTree, carry: SkillCarry,
+                    latent: jax.Array, key: jax.Array, replan_every: int
+                    ) -> tuple[SkillCarry, jax.Array]:
+    """One step of acting with skills held for `config.chunk` steps: every `replan_every`
+    steps MPPI replans from the last plan (shifted by a skill once the first was held for a
+    whole chunk); the decoder acts the first skill at `latent` [D]. Returns (carry, action
+    [A])."""
+    chunk = act.config.chunk
+    done = carry.held >= chunk  # the first skill was held for its whole chunk
+    shifted = jnp.where(done, jnp.concatenate([carry.plan[1:], jnp.zeros_like(carry.plan[:1])]),
+                        carry.plan)
+    held = jnp.where(done, 0, carry.held)
+    replan = (held % replan_every) == 0
+    planned = act.plan(params, problem_params, latent, shifted, key).actions
+    plan = jnp.where(replan, planned, shifted)
+    action = decode(act.config, params, latent, plan[0])
+    return SkillCarry(plan, held + 1), action
+
+
+def initial_carry(act: Act) -> SkillCarry:
+    """The carry at an episode's start: the prior's mean, and a fresh first skill."""
+    return SkillCarry(jnp.zeros((act.horizon, act.config.macro_size)), jnp.zeros((), jnp.int32))
 
 
 # ----------------------------------------------------------------------------- files

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from cli_helpers import run_cli
 
-from hjepa import skills, train, world_model
-from hjepa.configs import SkillsConfig, SkillsModel
+from hjepa import evaluate as evaluate_lib
+from hjepa import goal_space, skills, tasks, train, world_model
+from hjepa.configs import GoalSpaceConfig, SkillsConfig, SkillsModel
 
 SPEED = 0.1  # a point's displacement per step per unit of action
 CHUNK = 4
@@ -108,6 +109,25 @@ def test_the_decoder_acting_closed_loop_reaches_the_goal(point_skills):
     assert act.predictor_calls == 3 * 129 * 4
 
 
+def test_the_closed_loop_holds_each_skill_for_its_chunk(point_skills):
+    """With one plan per chunk, the skill acted stays the same for K steps and the plan is
+    the last one shifted by a skill between plans (the warm start)."""
+    params, _ = point_skills
+    act = skills.Act(CONFIG, DistanceToGoal(), horizon=4, num_samples=64, iterations=2)
+    goal = jnp.asarray([1.0, 0.5])
+    carry, z = skills.initial_carry(act), jnp.zeros(2)
+    acted = []
+    for t in range(3 * CHUNK):
+        carry, action = skills.skill_loop_step(act, params, {"goal": goal}, carry, z,
+                                               jax.random.key(t), replan_every=CHUNK)
+        acted.append(carry.plan[0])
+        z = z + SPEED * action
+    acted = np.asarray(acted).reshape(3, CHUNK, -1)
+    np.testing.assert_array_equal(acted, np.repeat(acted[:, :1], CHUNK, axis=1))
+    assert not np.allclose(acted[0, 0], acted[1, 0])  # replanned at the chunk's end
+    assert int(carry.held) == CHUNK
+
+
 def test_skills_files_round_trip_and_refuse_what_they_cannot_read(tmp_path, point_skills):
     params, _ = point_skills
     run_dir = str(tmp_path)
@@ -144,6 +164,8 @@ def test_fit_refuses_data_it_cannot_learn_from(latents, actions, message):
 
 
 def test_bad_settings_are_refused():
+    from conftest import TINY_MODEL as tiny_model
+
     with pytest.raises(ValueError, match="chunk"):
         SkillsConfig(chunk=0).validate()
     with pytest.raises(ValueError, match="kl_weight"):
@@ -154,6 +176,15 @@ def test_bad_settings_are_refused():
         skills.Act(CONFIG, DistanceToGoal(), horizon=0)
     with pytest.raises(ValueError, match="noise_std"):
         skills.Act(CONFIG, DistanceToGoal(), noise_std=float("nan"))
+    with pytest.raises(ValueError, match="goal-space cost"):
+        evaluate_lib.evaluate_skills(tasks.make("reacher"), jax.random.key(0), tiny_model,
+                                     None, skills.Act(CONFIG, DistanceToGoal()), None, None,
+                                     num_episodes=1)
+    cost = goal_space.GoalSpaceCost(GoalSpaceConfig(), 2, "steps")
+    with pytest.raises(ValueError, match="replan_every"):
+        evaluate_lib.evaluate_skills(tasks.make("reacher"), jax.random.key(0), tiny_model,
+                                     None, skills.Act(CONFIG, cost), None, None,
+                                     num_episodes=1, replan_every=CHUNK + 1)
     family = world_model.of(SkillsModel(CONFIG, 2, (-1.0, -1.0), (1.0, 1.0)))
     with pytest.raises(ValueError, match="windows of one chunk"):
         family.check_training(CHUNK + 1)
@@ -195,4 +226,8 @@ def test_skills_learn_and_plan_end_to_end(capsys, tmp_path, tiny_run, tiny_datas
     assert (planned["horizon"], planned["num_samples"], planned["iterations"]) == (2, 8, 1)
     assert planned["predictor_calls_per_step"] == 1 * 9 * 2
     assert planned["planner"] == "mppi over skills" and planned["skill_chunk"] == 3
+    assert planned["replan_every"] == 1
+    code, _, err = run_cli(["plan", "--run-dir", run_dir, "--goal-space", "distance",
+                            "--replan-every", "2", "--episodes", "1"], capsys)
+    assert code == 2 and "--replan-every: goes with --skills" in err
     assert 0.0 <= planned["success_rate"] <= 1.0 and np.isfinite(planned["mean_final_distance"])
