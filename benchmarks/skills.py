@@ -9,7 +9,8 @@ its goal-space model exactly as `benchmarks.goal_space` does (same `--work` layo
 script reuses what the other made), learn the skills (`SKILLS`: chunk, skill size, bottleneck)
 on the run's frozen latents, then plan the `--episodes` pairs of `--split` with MPPI over
 skills (`PLANS`) toward each goal point, scored by the goal-space critic's steps to go, and
-act with the skill decoder (`hjepa plan --skills --goal-space steps`).
+act with the skill decoder, each skill held for its chunk (`hjepa plan --skills
+--goal-space steps`, `hjepa.evaluate.evaluate_skills`).
 
 Each row records success with a 95% Wilson interval, mean final distance, ms per step and
 seconds per episode (amortised over the batched episodes), level-2 predictor calls per step,
@@ -27,7 +28,6 @@ import os
 import sys
 import time
 
-import planners
 from benchmarks.goal_space import GOAL_SPACE
 from benchmarks.goal_space import _row as goal_space_row
 from benchmarks.hierarchy import train_seconds as run_train_seconds
@@ -48,6 +48,8 @@ SKILLS = {"ant_umaze": SkillsConfig(chunk=8, macro_size=4, kl_weight=0.01, steps
 # The plan over skills per task: 6 skills ahead (48 steps), 256 samples x 3 iterations.
 PLANS = {"ant_umaze": dict(horizon=6, num_samples=256, iterations=3, temperature=0.03,
                            noise_std=1.0, noise_decay=0.7)}
+# Steps between plans (a skill is held for its chunk either way).
+REPLAN_EVERY = {"ant_umaze": 1}
 COST = "steps"
 
 
@@ -92,17 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     key = splits.key(args.split)
     method = f"skills, goal space: {COST}"
     print(f"{args.task}: {method} on {args.episodes} {args.split} pairs", flush=True)
-    result = evaluate_lib.evaluate(
-        task, key, num_episodes=args.episodes, model_config=model_config, params=params,
-        planner=planners.policy_only, planner_options={}, horizon=1,
-        critic=(cost, gs_params), policy=(act, skills_params))
+    replan_every = REPLAN_EVERY[args.task]
+    result = evaluate_lib.evaluate_skills(task, key, model_config, params, act, skills_params,
+                                          gs_params, num_episodes=args.episodes,
+                                          replan_every=replan_every)
     row = goal_space_row(method, result, seconds)
     row.update(predictor_calls_per_step=act.predictor_calls,
                skills_final_metrics=record["history"][-1])
     row["provenance"] = provenance.record(
         configs={"collect": spec.collect.to_dict(), "model": model_config.to_dict(),
                  "train": spec.train.to_dict(), "goal_space": dataclasses.asdict(gs_config),
-                 "skills": dataclasses.asdict(config), "plan": PLANS[args.task]},
+                 "skills": dataclasses.asdict(config), "plan": PLANS[args.task],
+                 "replan_every": replan_every},
         pairs={**splits.describe(args.split, splits.seed(args.split)),
                "episodes": args.episodes})
     print(f"  {100 * row['success_rate']:.1f}% ({row['ms_per_step_amortised']:.2f} ms/step)",
@@ -114,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(path) as f:
             entries = {t["task"]: t for t in json.load(f)["tasks"]}
     entries[args.task] = {"task": args.task, "skills": dataclasses.asdict(config),
-                          "plan": PLANS[args.task], "rows": [row], "time": time.time()}
+                          "plan": {**PLANS[args.task], "replan_every": replan_every},
+                          "rows": [row], "time": time.time()}
     ordered = [entries[n] for n in sorted(entries)]
     atomic_write_json(path, {"format": "hjepa-skills", "split": args.split, "tasks": ordered})
     atomic_write_bytes(os.path.splitext(path)[0] + ".md", markdown(ordered).encode())
@@ -129,7 +133,7 @@ def markdown(entries: list[dict]) -> str:
     for entry in entries:
         p, s = entry["plan"], entry["skills"]
         plan = (f"MPPI {p['num_samples']} x H{p['horizon']} skills of {s['chunk']} steps x "
-                f"{p['iterations']}")
+                f"{p['iterations']}, every {p['replan_every']} step(s)")
         for r in entry["rows"]:
             low, high = r["success_ci95"]
             lines.append(

@@ -447,13 +447,23 @@ def push_t_test_cpu() -> str:
             "test`).")
 
 
+def skills_test_cpu() -> str:
+    """Learned skills planned in a goal space (benchmarks/skills.py), on the test pairs."""
+    from benchmarks import skills
+
+    data = _load("skills_test_cpu.json")
+    return (skills.markdown(data["tasks"]).rstrip("\n") + "\n\nFrom "
+            "`benchmarks/results/skills_test_cpu.json` (`python -m benchmarks.skills --task "
+            "TASK --split test`).")
+
+
 TABLES = {"pretrained_test_cpu": pretrained_test_cpu, "demo_cpu": demo_cpu,
           "bench_quick_cpu": bench_quick_cpu,
           "latent_variable_test_cpu": latent_variable_test_cpu,
           "hierarchy_test_cpu": hierarchy_test_cpu, "task_suite_test_cpu": task_suite_test_cpu,
           "planner_throughput": planner_throughput, "reacher_planners": reacher_planners,
           "distill_test_cpu": distill_test_cpu, "goal_space_test_cpu": goal_space_test_cpu,
-          "push_t_test_cpu": push_t_test_cpu}
+          "push_t_test_cpu": push_t_test_cpu, "skills_test_cpu": skills_test_cpu}
 
 
 def render(text: str) -> str:

@@ -500,6 +500,8 @@ class SkillsConfig:
       macro_size: M, the size of a skill (a macro-action).
       hidden: hidden layer sizes of the encoder, decoder and predictor.
       kl_weight: β, the weight of KL(q(m | z, chunk) ‖ N(0, I)) in the loss.
+      decoder_layer_norm: LayerNorm in the decoder's hidden layers (on the ant, its skills
+        walked further with it; without, the decoder's action can scale with the latent).
       steps, batch_size, learning_rate, seed: training (batches of chunks).
     """
 
@@ -507,6 +509,7 @@ class SkillsConfig:
     macro_size: int = 4
     hidden: tuple[int, ...] = (256, 256)
     kl_weight: float = 0.01
+    decoder_layer_norm: bool = True
     steps: int = 4000
     batch_size: int = 512
     learning_rate: float = 1e-3

@@ -62,7 +62,7 @@ def _encoder(config: SkillsConfig) -> MLP:
 
 
 def _decoder(config: SkillsConfig, action_size: int) -> MLP:
-    return MLP(config.hidden, action_size, layer_norm=False)
+    return MLP(config.hidden, action_size, layer_norm=config.decoder_layer_norm)
 
 
 def _predictor(config: SkillsConfig, latent_size: int) -> MLP:

@@ -22,8 +22,10 @@ from hjepa.configs import GoalSpaceConfig, SkillsConfig, SkillsModel
 
 SPEED = 0.1  # a point's displacement per step per unit of action
 CHUNK = 4
+# The decoder without LayerNorm: the point's position is unbounded, and the action it must
+# give does not depend on it.
 CONFIG = SkillsConfig(chunk=CHUNK, macro_size=2, hidden=(64, 64), kl_weight=1e-3, steps=1500,
-                      batch_size=128)
+                      batch_size=128, decoder_layer_norm=False)
 
 
 def _point_episodes(rng, count=512, length=12):
