@@ -45,7 +45,7 @@ LONG_FILES = (
     "test_pusher_ant.py", "test_push_t.py", "test_distill.py", "test_pixels.py",
     "test_latent_variable.py", "test_visualize.py", "test_reliability.py", "test_point_maze.py",
     "test_hjepa_evaluate.py", "test_goal_space.py", "test_suite.py", "test_hierarchy.py",
-    "test_critic.py",
+    "test_critic.py", "test_skills.py",
 )
 
 
