@@ -341,8 +341,8 @@ def _parser() -> argparse.ArgumentParser:
                         "--horizon, --samples, --iterations, --temperature, --noise-std and "
                         "--noise-decay, when given, set that plan (horizon in skills)")
     p.add_argument("--replan-every", type=int, default=None,
-                   help="--skills: steps between plans over skills, 1 to the skills' chunk "
-                        "(default 1; a skill is held for its chunk either way)")
+                   help="--skills: steps between plans over skills, a divisor of the "
+                        "skills' chunk (default 1; the chunk holds each skill for its chunk)")
     p.add_argument("--policy", action="store_true",
                    help="act with the run's distilled policy alone (`hjepa distill`), one "
                         "forward pass a step, no planning (mode 1)")
@@ -1025,7 +1025,7 @@ def _plan(args) -> int:
             raise ValueError("--task: required with --oracle (e.g. --task reacher)")
         if args.critic:
             raise ValueError("--critic: a critic costs plans of a learned model, not --oracle")
-        if args.skills:
+        if args.skills or args.replan_every is not None:
             raise ValueError("--skills: skills are learned over a run's latents, not --oracle")
         task = _with_goals(args, make(args.task))
         _picture_task_checks(args, task)

@@ -536,7 +536,7 @@ class SkillsConfig:
 @dataclasses.dataclass(frozen=True)
 class SkillsModel:
     """Skills as `hjepa.train` trains them: on windows of [latent, action] rows
-    [B, K+1, latent_size + A] of a frozen world model (the last row's action is padding),
+    [B, K+1, latent_size + A] of a frozen world model (the last row's action is unused),
     for actions inside [action_low, action_high] (tuples, so it is hashable)."""
 
     skills: SkillsConfig

@@ -214,10 +214,11 @@ def skills_episode_fn(task: Task, model_config: ModelConfig, act, *, num_steps: 
                       replan_every: int, record: Callable | None = None):
     """`(params, episode, key) -> (final distance, positions [T, P])` of one episode acting
     with learned skills (`hjepa.skills`), for `run_episodes`: each step encodes the
-    observation, replans the skills every `replan_every` steps (MPPI from the last plan,
-    with the episode's key folded with the step) and acts the decoder's action for the skill
-    held. `params` is `{"model", "goal_space", "skills"}`; `act` a `hjepa.skills.Act` whose
-    cost reads the goal-space params and the episode's goal point."""
+    observation, plans the skills every `replan_every` steps (MPPI from the last plan, with
+    the episode's key folded with the step; `hjepa.skills.skill_loop_step`) and acts the
+    decoder's action for the first skill of the latest plan. `params` is
+    `{"model", "goal_space", "skills"}`; `act` a `hjepa.skills.Act` whose cost reads the
+    goal-space params and the episode's goal point."""
     family = world_model.of(model_config)
     recorder = DistanceRecorder(task, record)
 
@@ -252,8 +253,9 @@ def evaluate_skills(task: Task, key: jax.Array, model_config: ModelConfig, param
     Args:
       act: a `hjepa.skills.Act` (the plan over skills and its goal-space cost).
       skills_params, goal_space_params: their params.
-      replan_every: steps between plans (default: every step; a skill is held for its chunk
-        either way, and a plan starts from the last one).
+      replan_every: steps between plans, a divisor of the skills' chunk (default 1: every
+        step, when the acted skill may change at any step; the chunk, to hold each skill for
+        its chunk). A plan starts from the last one, shifted by a skill per chunk passed.
       Others as in `evaluate`.
     """
     check_observations("model_config", model_config, task)
@@ -262,10 +264,8 @@ def evaluate_skills(task: Task, key: jax.Array, model_config: ModelConfig, param
                          f"(size {task.position_size}), got {act.cost!r}")
     if not is_int(num_episodes) or num_episodes <= 0:
         raise ValueError(f"num_episodes: expected a positive integer, got {num_episodes!r}")
-    replan_every = 1 if replan_every is None else replan_every
-    if not is_int(replan_every) or not 1 <= replan_every <= act.config.chunk:
-        raise ValueError(f"replan_every: expected an integer from 1 to the skills' chunk "
-                         f"({act.config.chunk}), got {replan_every!r}")
+    replan_every = skills_lib.check_replan_every(act, 1 if replan_every is None else
+                                                 replan_every)
     num_steps = task.episode_length if num_steps is None else num_steps
     run = skills_episode_fn(task, model_config, act, num_steps=num_steps,
                             replan_every=replan_every, record=record)

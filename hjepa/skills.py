@@ -18,11 +18,13 @@ actions, with the world model's encoder frozen, this level learns
     params = {"encoder": MLP params, "decoder": ..., "predictor": ...,
               "action_low": [A], "action_high": [A]}   (constants: the task's bounds)
 
-Planning (`Act`, a `planners.Proposal` act run by `planners.policy_only`): at every step, MPPI
-over H skills, each held for K steps, through f, scored by a cost on the predicted latents
-(a goal-space cost: `hjepa.goal_space.GoalSpaceCost`); the decoder turns the first skill into
-the action now. The skills are learned from the data's action chunks; the controller that made
-the data never acts.
+Planning: MPPI over H skills, each lasting K steps, through f, scored by a cost on the
+predicted latents (a goal-space cost: `hjepa.goal_space.GoalSpaceCost`); the decoder turns
+the first skill into the action now. `Act` does that afresh at every step (a
+`planners.Proposal` act for `planners.policy_only`); `skill_loop_step` (the closed loop of
+`hjepa.evaluate.evaluate_skills`) plans every `replan_every` steps from the last plan.
+The skills are learned from the data's action chunks; the controller that made the data
+never acts.
 
 Example:
   >>> params = skills.init(SkillsConfig(), jax.random.key(0), latent_size=32,
@@ -47,6 +49,7 @@ import numpy as np
 
 import planners
 from hjepa import io
+from hjepa.checks import is_int
 from hjepa.configs import SkillsConfig
 from hjepa.io import read_json
 from hjepa.modules import MLP
@@ -75,10 +78,14 @@ def init(config: SkillsConfig, key: jax.Array, latent_size: int, action_low: jax
     config.validate()
     low = jnp.asarray(action_low, jnp.float32).reshape(-1)
     high = jnp.asarray(action_high, jnp.float32).reshape(-1)
+    if not is_int(latent_size) or latent_size <= 0:
+        raise ValueError(f"latent_size: expected a positive integer, got {latent_size!r}")
     concrete = not isinstance(high, jax.core.Tracer) and not isinstance(low, jax.core.Tracer)
-    if low.shape != high.shape or (concrete and not np.all(np.asarray(high) > np.asarray(low))):
-        raise ValueError(f"action_low, action_high: expected bounds [A] with high > low, got "
-                         f"{low} and {high}")
+    if low.shape != high.shape or (concrete and not (
+            np.all(np.isfinite(np.asarray(low))) and np.all(np.isfinite(np.asarray(high)))
+            and np.all(np.asarray(high) > np.asarray(low)))):
+        raise ValueError(f"action_low, action_high: expected finite bounds [A] with "
+                         f"high > low, got {low} and {high}")
     encoder_key, decoder_key, predictor_key = jax.random.split(key, 3)
     size, macro = low.shape[0], config.macro_size
     z = jnp.zeros(latent_size)
@@ -230,10 +237,13 @@ class Act:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        for name in ("temperature", "noise_std", "bound"):
+        for name in ("temperature", "noise_std", "bound", "noise_decay"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
                 raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
+        weight = self.terminal_weight
+        if not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
+            raise ValueError(f"terminal_weight: expected a finite number >= 0, got {weight!r}")
 
     def plan(self, params: PyTree, problem_params: PyTree, latent: jax.Array,
              init_skills: jax.Array | None = None, key: jax.Array | None = None
@@ -257,9 +267,9 @@ class Act:
 
     @property
     def predictor_calls(self) -> int:
-        """Level-2 predictor calls per step (MPPI scores the mean and `num_samples` sequences
-        of `horizon` skills each iteration)."""
-        return self.iterations * (self.num_samples + 1) * self.horizon
+        """Level-2 predictor calls per plan: MPPI scores `num_samples` sequences of `horizon`
+        skills each iteration (the mean among them) and its final mean once."""
+        return (self.iterations * self.num_samples + 1) * self.horizon
 
 
 class SkillCarry(NamedTuple):
@@ -269,21 +279,31 @@ class SkillCarry(NamedTuple):
     held: jax.Array  # [] steps the first of them has been held
 
 
+def check_replan_every(act: Act, replan_every) -> int:
+    """`replan_every` if it divides the skills' chunk (1 ... chunk), else ValueError."""
+    chunk = act.config.chunk
+    if not is_int(replan_every) or replan_every <= 0 or chunk % replan_every:
+        raise ValueError(f"replan_every: expected a divisor of the skills' chunk ({chunk}), "
+                         f"got {replan_every!r}")
+    return int(replan_every)
+
+
 def skill_loop_step(act: Act, params: PyTree, problem_params: PyTree, carry: SkillCarry,
                     latent: jax.Array, key: jax.Array, replan_every: int
                     ) -> tuple[SkillCarry, jax.Array]:
-    """One step of acting with skills held for `config.chunk` steps: every `replan_every`
-    steps MPPI replans from the last plan (shifted by a skill once the first was held for a
-    whole chunk); the decoder acts the first skill at `latent` [D]. Returns (carry, action
-    [A])."""
-    chunk = act.config.chunk
-    done = carry.held >= chunk  # the first skill was held for its whole chunk
+    """One step of acting with skills: the decoder acts the first skill of the latest plan
+    at `latent` [D]. Every `replan_every` steps (a divisor of the chunk) MPPI plans again,
+    from the last plan, shifted by one skill each time a chunk has passed; only when
+    `replan_every` is the chunk is each skill held for its whole chunk. Steps that do not
+    plan skip MPPI (`lax.cond`). Returns (carry, action [A])."""
+    replan_every = check_replan_every(act, replan_every)
+    done = carry.held >= act.config.chunk  # a chunk has passed since the last shift
     shifted = jnp.where(done, jnp.concatenate([carry.plan[1:], jnp.zeros_like(carry.plan[:1])]),
                         carry.plan)
     held = jnp.where(done, 0, carry.held)
-    replan = (held % replan_every) == 0
-    planned = act.plan(params, problem_params, latent, shifted, key).actions
-    plan = jnp.where(replan, planned, shifted)
+    plan = jax.lax.cond((held % replan_every) == 0,
+                        lambda: act.plan(params, problem_params, latent, shifted, key).actions,
+                        lambda: shifted)
     action = decode(act.config, params, latent, plan[0])
     return SkillCarry(plan, held + 1), action
 

@@ -339,9 +339,9 @@ def fit_critic(config: CriticConfig, latents, *, log_every: int = 500
 
 def _fit_on_episodes(model, train_config: TrainConfig, params: PyTree, episodes: np.ndarray, *,
                      log_every: int) -> tuple[PyTree, list[dict]]:
-    """A cost family (critic, goal space) trained from `params` on in-memory episodes
-    [N, T+1, F] of frozen latents (and what rides with them), with no actions, through the
-    one chunk and loop. Returns (params, metrics records)."""
+    """A family over a frozen model's latents (critic, goal space, skills) trained from
+    `params` on in-memory episodes [N, T+1, F] of latents and what rides with them (positions,
+    actions), through the one chunk and loop. Returns (params, metrics records)."""
     state = TrainState(jnp.zeros((), jnp.int32), params, optimizer(train_config).init(params))
     all_episodes = jnp.asarray(episodes)
     no_actions = jnp.zeros((episodes.shape[0], episodes.shape[1] - 1, 1), jnp.float32)

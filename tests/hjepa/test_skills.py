@@ -108,12 +108,12 @@ def test_the_decoder_acting_closed_loop_reaches_the_goal(point_skills):
 
     final, _ = jax.lax.scan(step, jnp.zeros(2), None, length=40)
     assert float(jnp.linalg.norm(final - goal)) < 0.25
-    assert act.predictor_calls == 3 * 129 * 4
+    assert act.predictor_calls == (3 * 128 + 1) * 4  # N x I sequences and the final mean
 
 
 def test_the_closed_loop_holds_each_skill_for_its_chunk(point_skills):
-    """With one plan per chunk, the skill acted stays the same for K steps and the plan is
-    the last one shifted by a skill between plans (the warm start)."""
+    """With one plan per chunk, the skill acted stays the same for K steps and changes when
+    the next chunk is planned; a replan interval that does not divide the chunk is refused."""
     params, _ = point_skills
     act = skills.Act(CONFIG, DistanceToGoal(), horizon=4, num_samples=64, iterations=2)
     goal = jnp.asarray([1.0, 0.5])
@@ -128,6 +128,29 @@ def test_the_closed_loop_holds_each_skill_for_its_chunk(point_skills):
     np.testing.assert_array_equal(acted, np.repeat(acted[:, :1], CHUNK, axis=1))
     assert not np.allclose(acted[0, 0], acted[1, 0])  # replanned at the chunk's end
     assert int(carry.held) == CHUNK
+    for bad in (0, 3, CHUNK + 1):
+        with pytest.raises(ValueError, match="divisor of the skills' chunk"):
+            skills.skill_loop_step(act, params, {"goal": goal}, carry, z, jax.random.key(0),
+                                   replan_every=bad)
+
+
+def test_the_family_loss_reads_each_action_beside_its_latent(point_skills):
+    """`world_model.Skills.loss` on [latent, action] rows (the last row's action unused) is
+    `skills.loss` on the latents [B, K+1, D] and the K actions between them [B, K, A]."""
+    params, _ = point_skills
+    rng = np.random.default_rng(3)
+    latents = rng.normal(size=(8, CHUNK + 1, 2)).astype(np.float32)
+    actions = rng.uniform(-1, 1, size=(8, CHUNK, 2)).astype(np.float32)
+    unused = rng.uniform(-1, 1, size=(8, 1, 2)).astype(np.float32)
+    rows = np.concatenate([latents, np.concatenate([actions, unused], axis=1)], axis=-1)
+    family = world_model.of(SkillsModel(CONFIG, 2, (-1.0, -1.0), (1.0, 1.0)))
+    key = jax.random.key(4)
+    got, _ = family.loss(params, None, jnp.asarray(rows), None, key)
+    expected, _ = skills.loss(params, CONFIG, jnp.asarray(latents), jnp.asarray(actions), key)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    shifted, _ = skills.loss(params, CONFIG, jnp.asarray(latents),
+                             jnp.asarray(rows[:, 1:, 2:]), key)
+    assert abs(float(shifted) - float(expected)) > 1e-3  # a shifted pairing would show
 
 
 def test_skills_files_round_trip_and_refuse_what_they_cannot_read(tmp_path, point_skills):
@@ -174,6 +197,12 @@ def test_bad_settings_are_refused():
         SkillsConfig(kl_weight=-1.0).validate()
     with pytest.raises(ValueError, match="high > low"):
         skills.init(CONFIG, jax.random.key(0), 2, jnp.ones(2), jnp.ones(2))
+    with pytest.raises(ValueError, match="finite bounds"):
+        skills.init(CONFIG, jax.random.key(0), 2, -jnp.ones(2), jnp.full(2, jnp.inf))
+    with pytest.raises(ValueError, match="latent_size"):
+        skills.init(CONFIG, jax.random.key(0), 0, -jnp.ones(2), jnp.ones(2))
+    with pytest.raises(ValueError, match="terminal_weight"):
+        skills.Act(CONFIG, DistanceToGoal(), terminal_weight=-1.0)
     with pytest.raises(ValueError, match="horizon"):
         skills.Act(CONFIG, DistanceToGoal(), horizon=0)
     with pytest.raises(ValueError, match="noise_std"):
@@ -183,7 +212,7 @@ def test_bad_settings_are_refused():
                                      None, skills.Act(CONFIG, DistanceToGoal()), None, None,
                                      num_episodes=1)
     cost = goal_space.GoalSpaceCost(GoalSpaceConfig(), 2, "steps")
-    with pytest.raises(ValueError, match="replan_every"):
+    with pytest.raises(ValueError, match="divisor"):
         evaluate_lib.evaluate_skills(tasks.make("reacher"), jax.random.key(0), tiny_model,
                                      None, skills.Act(CONFIG, cost), None, None,
                                      num_episodes=1, replan_every=CHUNK + 1)
@@ -226,7 +255,7 @@ def test_skills_learn_and_plan_end_to_end(capsys, tmp_path, tiny_run, tiny_datas
     planned = json.loads(out)
     assert planned["model"] == "learned, goal space (distance), skills"
     assert (planned["horizon"], planned["num_samples"], planned["iterations"]) == (2, 8, 1)
-    assert planned["predictor_calls_per_step"] == 1 * 9 * 2
+    assert planned["predictor_calls_per_step"] == (1 * 8 + 1) * 2
     assert planned["planner"] == "mppi over skills" and planned["skill_chunk"] == 3
     assert planned["replan_every"] == 1
     code, _, err = run_cli(["plan", "--run-dir", run_dir, "--goal-space", "distance",
