@@ -221,9 +221,21 @@ def test_bad_settings_are_refused():
         family.check_training(CHUNK + 1)
 
 
-def test_skills_learn_and_plan_end_to_end(capsys, tmp_path, tiny_run, tiny_dataset):
-    """`hjepa skills` then `hjepa plan --skills --goal-space distance` with the plan flags
-    given; refusals first."""
+def _run_with_skills(capsys, tmp_path, tiny_run, tiny_dataset) -> str:
+    """A copy of the tiny run with a goal-space model and skills of 3 steps, by the CLI."""
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(tiny_run[0], run_dir)
+    assert run_cli(["goal-space", "--run-dir", run_dir, "--data", tiny_dataset.path,
+                    "--steps", "20", "--window", "4", "--quiet"], capsys)[0] == 0
+    assert run_cli(["skills", "--run-dir", run_dir, "--data", tiny_dataset.path, "--steps",
+                    "30", "--chunk", "3", "--macro-size", "2", "--quiet"], capsys)[0] == 0
+    return run_dir
+
+
+def test_skills_train_by_the_cli_and_bad_plans_are_refused(capsys, tmp_path, tiny_run,
+                                                           tiny_dataset):
+    """`hjepa skills` trains into a run, keeps skills of another configuration unless
+    --overwrite, and `hjepa plan --skills` refuses what it cannot plan, before any compile."""
     run_dir = str(tmp_path / "run")
     shutil.copytree(tiny_run[0], run_dir)
     code, _, err = run_cli(["plan", "--run-dir", run_dir, "--skills", "--episodes", "2"], capsys)
@@ -247,7 +259,19 @@ def test_skills_learn_and_plan_end_to_end(capsys, tmp_path, tiny_run, tiny_datas
     assert summary["final_metrics"]["step"] == 30 and summary["skills"]["chunk"] == 3
     code, _, err = run_cli([*argv, "--chunk", "4", "--quiet"], capsys)
     assert code == 2 and "--overwrite" in err
+    code, _, err = run_cli(["plan", "--run-dir", run_dir, "--goal-space", "distance",
+                            "--replan-every", "2", "--episodes", "1"], capsys)
+    assert code == 2 and "--replan-every: goes with --skills" in err
+    code, _, err = run_cli(["plan", "--run-dir", run_dir, "--skills", "--goal-space",
+                            "distance", "--replan-every", "2", "--episodes", "1"], capsys)
+    assert code == 2 and "divisor of the skills' chunk (3)" in err
 
+
+@pytest.mark.slow
+def test_skills_plan_end_to_end(capsys, tmp_path, tiny_run, tiny_dataset):
+    """`hjepa plan --skills --goal-space distance` with the plan flags given (slow: a brax
+    compile; the loop is covered by the point-world tests, the flags by the test above)."""
+    run_dir = _run_with_skills(capsys, tmp_path, tiny_run, tiny_dataset)
     code, out, err = run_cli(["plan", "--run-dir", run_dir, "--skills", "--goal-space",
                               "distance", "--episodes", "2", "--samples", "8", "--horizon",
                               "2", "--iterations", "1", "--split", "val", "--json"], capsys)
@@ -258,7 +282,4 @@ def test_skills_learn_and_plan_end_to_end(capsys, tmp_path, tiny_run, tiny_datas
     assert planned["predictor_calls_per_step"] == (1 * 8 + 1) * 2
     assert planned["planner"] == "mppi over skills" and planned["skill_chunk"] == 3
     assert planned["replan_every"] == 1
-    code, _, err = run_cli(["plan", "--run-dir", run_dir, "--goal-space", "distance",
-                            "--replan-every", "2", "--episodes", "1"], capsys)
-    assert code == 2 and "--replan-every: goes with --skills" in err
     assert 0.0 <= planned["success_rate"] <= 1.0 and np.isfinite(planned["mean_final_distance"])
