@@ -73,7 +73,8 @@ def test_bad_policy_configs_are_refused(field, value, match):
         PolicyConfig(**{field: value}).validate()
 
 
-def test_distill_labels_rounds_and_plans_end_to_end(capsys, tmp_path, tiny_run):
+def _distill_tiny(capsys, tmp_path, tiny_run) -> str:
+    """Distils a policy into a copy of the tiny run through the CLI; returns the copy."""
     run_dir = str(tmp_path / "run")
     shutil.copytree(tiny_run[0], run_dir)
     code, _, err = run_cli(["plan", "--run-dir", run_dir, "--policy", "--episodes", "2"], capsys)
@@ -90,7 +91,25 @@ def test_distill_labels_rounds_and_plans_end_to_end(capsys, tmp_path, tiny_run):
     assert code == 0  # the same configuration: kept, not redone
     code, _, err = run_cli([*argv, "--rounds", "1", "--quiet"], capsys)
     assert code == 2 and "--overwrite" in err
+    return run_dir
 
+
+def test_distill_labels_rounds_and_a_corrupt_policy_is_refused(capsys, tmp_path, tiny_run):
+    run_dir = _distill_tiny(capsys, tmp_path, tiny_run)
+    # a flipped byte of the params is named, never loaded
+    path = os.path.join(run_dir, "policy.msgpack")
+    payload = bytearray(open(path, "rb").read())
+    payload[len(payload) // 2] ^= 0xFF
+    open(path, "wb").write(bytes(payload))
+    code, _, err = run_cli(["plan", "--run-dir", run_dir, "--policy", "--episodes", "2"], capsys)
+    assert code == 2 and "corrupt" in err
+
+
+# slow: two more plan compiles (~25 s); the policy's decisions are checked against LQR above,
+# and the plan refusals in the default run
+@pytest.mark.slow
+def test_distilled_policy_plans_alone_and_as_a_prior_end_to_end(capsys, tmp_path, tiny_run):
+    run_dir = _distill_tiny(capsys, tmp_path, tiny_run)
     # mode 1 through the CLI is what evaluate gives with the saved policy (same pairs, keys)
     code, out, err = run_cli(["plan", "--run-dir", run_dir, "--policy", "--episodes", "2",
                               "--split", "val", "--json"], capsys)
@@ -114,14 +133,6 @@ def test_distill_labels_rounds_and_plans_end_to_end(capsys, tmp_path, tiny_run):
     assert code == 0, err
     prior = json.loads(out)
     assert prior["model"] == "learned, policy prior" and prior["proposal_samples"] == 2
-
-    # a flipped byte of the params is named, never loaded
-    path = os.path.join(run_dir, "policy.msgpack")
-    payload = bytearray(open(path, "rb").read())
-    payload[len(payload) // 2] ^= 0xFF
-    open(path, "wb").write(bytes(payload))
-    code, _, err = run_cli(["plan", "--run-dir", run_dir, "--policy", "--episodes", "2"], capsys)
-    assert code == 2 and "corrupt" in err
 
 
 def test_a_shipped_run_is_never_written_to(capsys):

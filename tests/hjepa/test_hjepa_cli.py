@@ -316,6 +316,9 @@ def test_bench_unknown_planner_exits_2(capsys, tmp_path):
     assert "astar" in err and "mppi" in err
 
 
+# slow: a two-level run plans through `hjepa plan` in the shipped umaze_h2 guard
+# (test_quality_guards.py) and the notebook; fit and reload in test_hierarchy.py
+@pytest.mark.slow
 def test_train_and_plan_a_two_level_hierarchy(capsys, tmp_path, tiny_dataset):
     run_dir = str(tmp_path / "h2")
     code, out, err = run_cli(["train", "--data", tiny_dataset.path, "--run-dir", run_dir,
