@@ -457,13 +457,22 @@ def skills_test_cpu() -> str:
             "TASK --split test`).")
 
 
+def gait_cpu() -> str:
+    """The ant's exploration gait, first and shipped (benchmarks/gait.py)."""
+    from benchmarks import gait
+
+    return (gait.markdown(_load("gait_cpu.json")).rstrip("\n") + "\n\nFrom "
+            "`benchmarks/results/gait_cpu.json` (`python -m benchmarks.gait --tune`).")
+
+
 TABLES = {"pretrained_test_cpu": pretrained_test_cpu, "demo_cpu": demo_cpu,
           "bench_quick_cpu": bench_quick_cpu,
           "latent_variable_test_cpu": latent_variable_test_cpu,
           "hierarchy_test_cpu": hierarchy_test_cpu, "task_suite_test_cpu": task_suite_test_cpu,
           "planner_throughput": planner_throughput, "reacher_planners": reacher_planners,
           "distill_test_cpu": distill_test_cpu, "goal_space_test_cpu": goal_space_test_cpu,
-          "push_t_test_cpu": push_t_test_cpu, "skills_test_cpu": skills_test_cpu}
+          "push_t_test_cpu": push_t_test_cpu, "skills_test_cpu": skills_test_cpu,
+          "gait_cpu": gait_cpu}
 
 
 def render(text: str) -> str:

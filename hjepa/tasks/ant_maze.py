@@ -24,10 +24,10 @@ without, on a loaded machine).
 Episodes: the ant starts standing near the start cell's centre (±0.5 m; rest pose ±0.1 rad per
 joint; heading ±0.1 rad) and the goal is drawn near the goal cell's centre (±0.5 m). The way
 round the wall between the cells' centres is 13.2 m (`maze_distance`). `episode_length` = 500
-control steps (25 s), i.e. 0.53 m/s: the hand-written gait controller below, sent straight to
-the goal, gets within 0.5 m of it by step 500 in 69% of episodes (median arrival step 430,
-91% by step 600); a trained ant walks several times faster. Success: the torso's xy ends
-within 0.5 m of the goal.
+control steps (25 s), i.e. 0.53 m/s: the gait controller below, sent along the shortest
+path to the goal, gets within 0.5 m of it by step 200 in 78% of 32 val episodes and by step
+300 in all (median arrival step 177; the first, hand-set gait: 72% by step 500, median 433;
+`benchmarks/results/gait_cpu.json`). Success: the torso's xy ends within 0.5 m of the goal.
 
 Goal: the observation of the ant standing at the goal in its rest pose, heading +x, at rest.
 `Goal.position` is the goal xy; `distance` is the torso's straight-line xy distance to it.
@@ -48,11 +48,13 @@ of it afterwards, never through a wall (0.37 s per MPC step per episode on 2 CPU
 
 Exploration: random torques barely move an ant, so reward-free data come from
 `WaypointPolicy`, a noisy trotting-gait controller that walks to random waypoints in the free
-cells along the maze's shortest paths. Measured over 100 episodes of 500 steps from `reset`:
-it takes the torso 7.0 m from its start at most (mean; net 5.1 m) through 5.8 of the 7 free
-cells, and 3% of the ants tip over; uniform random torques take it 2.7 m (net 2.1 m, 2.2
-cells, 20% tip over) and the AR(1) torques of `hjepa.data.ExplorationPolicy` 1.9 m (1.7
-cells, 40% tip over). 200 such episodes take about 70 s on 2 CPU cores after a 50 s compile.
+cells along the maze's shortest paths, resting now and then at a waypoint. Measured over 100
+episodes of 500 steps from `reset` (`python -m benchmarks.gait`): it takes the torso 7.1 m
+from its start at most (mean; net 5.0 m) through 6.3 of the 7 free cells, and 3% of the
+ants tip over (up axis z < 0.3). With the first gait, an earlier script measured uniform
+random torques at 2.7 m (net 2.1 m, 2.2 cells, 20% tip over) and the AR(1) torques of
+`hjepa.data.ExplorationPolicy` at 1.9 m (1.7 cells, 40% tip over). 200 such episodes take
+about 70 s on 2 CPU cores after a 50 s compile.
 """
 
 from __future__ import annotations

@@ -574,7 +574,8 @@ def test_policy_is_a_hashable_config_that_checks_its_settings():
     policy.validate()
     assert hash(policy) == hash(ant_lib.WaypointPolicy())  # a static jit argument
     for bad in ({"period": 0}, {"kp": -1.0}, {"smoothing": 1.0}, {"jitter": 1.5},
-                {"action_noise": float("nan")}):
+                {"action_noise": float("nan")}, {"rest_probability": 1.5}, {"rest_steps": -1},
+                {"rest_steps": 2.5}, {"lift_lead": float("inf")}, {"push": -0.1}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             ant_lib.WaypointPolicy(**bad).validate()
 
@@ -587,6 +588,37 @@ def test_policy_walks_much_farther_than_random_torques(ant_run, starts, policy_r
     random_reach = np.linalg.norm(random_xy - random_xy[:, :1], axis=-1).max(axis=1)
     assert policy_reach.mean() > 2.0, policy_reach
     assert policy_reach.mean() > 2 * random_reach.mean(), (policy_reach, random_reach)
+
+
+def test_the_policy_rests_on_reaching_a_waypoint_then_walks_on(ant):
+    # With rest_probability 1, reaching the waypoint starts `rest_steps` steps of PD toward the
+    # rest pose (hips 0, ankles at REST_ANKLE, levelled), counted down one a step; a carry far
+    # from its waypoint and not resting walks (a hip swings away from 0).
+    policy = ant_lib.WaypointPolicy(rest_probability=1.0, rest_steps=5, action_noise=0.0)
+    state = ant.init_state(jnp.asarray(ant_lib.cell_center(0, 2)), jnp.zeros(()))
+    here = ant_lib.torso_xy(state)
+    carry = policy.init(jax.random.key(0), state).replace(waypoint=here)
+    step = jax.jit(policy)
+    carry, action = step(carry, jax.random.key(1), state, 0)
+    assert int(carry.rest_left) == 5
+    assert not np.allclose(np.asarray(carry.waypoint), np.asarray(here))  # a new one drawn
+    low_side = -ant_lib._inv_rotate(jnp.array([0.0, 0.0, 1.0]), state.x.rot[0])[:2]
+    target = policy.rest_targets(low_side)
+    joints = ant_lib._actuator_joints(ant.system)
+    q, qd = state.q[7:15], state.qd[6:14]
+    expected = np.clip(policy.kp * (target - q)[joints] - policy.kd * qd[joints], -1.0, 1.0)
+    np.testing.assert_allclose(np.asarray(action), expected, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(target)[0::2], 0.0)  # hips straight
+    np.testing.assert_allclose(np.abs(np.asarray(target)[1::2]), ant_lib.REST_ANKLE, atol=1e-3)
+    for left in (4, 3, 2, 1, 0, 0):
+        carry, _ = step(carry.replace(waypoint=here + 5.0), jax.random.key(2), state, 1)
+        assert int(carry.rest_left) == left
+    walking = ant_lib.WaypointPolicy(rest_probability=0.0).rest_targets(low_side)
+    carry = policy.init(jax.random.key(0), state).replace(waypoint=here + 5.0)
+    carry, action = step(carry, jax.random.key(1), state, 3)
+    assert int(carry.rest_left) == 0
+    assert not np.allclose(np.asarray(action), np.clip(
+        policy.kp * (walking - q)[joints] - policy.kd * qd[joints], -1.0, 1.0), atol=1e-3)
 
 
 # ----------------------------------------------------------------------------- pixels
