@@ -107,28 +107,11 @@ def speed_of(task, policy, key, *, directions: int, steps: int) -> dict:
 
 def to_goal(task, policy, split: str, episodes: int) -> dict:
     """The policy sent to each pair's goal (reach 0, no rests) for the task's episode."""
-    walker = dataclasses.replace(policy, reach=0.0, rest_probability=0.0)
     reset_key, _ = jax.random.split(splits.key(split))
-
-    def episode(key):
-        start = task.reset(key)
-        carry_key, step_key = jax.random.split(jax.random.fold_in(key, 1))
-        carry = walker.init(carry_key, start.state).replace(waypoint=start.goal.position)
-
-        def step(inner, inputs):
-            state, carry = inner
-            t, k = inputs
-            carry, action = walker(carry, k, state, t)
-            state = task.dynamics(None, state, action)
-            return (state, carry), task.distance(state, start.goal)
-
-        _, distance = jax.lax.scan(step, (start.state, carry),
-                                   (jnp.arange(task.episode_length),
-                                    jax.random.split(step_key, task.episode_length)))
-        return distance
-
-    distance = np.asarray(jax.jit(jax.vmap(episode))(jax.random.split(reset_key, episodes)))
-    within = distance < task.success_threshold  # [E, T]
+    distance = np.asarray(jax.jit(jax.vmap(
+        lambda k: walk_to_goal(task, policy, k, task.episode_length)[0]))(
+        jax.random.split(reset_key, episodes)))  # [E, T]
+    within = distance < task.success_threshold
     arrived = within.any(axis=1)
     first = np.where(arrived, within.argmax(axis=1) + 1, np.inf)
     return {"split": split, "pairs": splits.describe(split, splits.seed(split)),
@@ -160,11 +143,12 @@ def explore(task, policy, episodes: int, seed: int = 0) -> dict:
             "tipped_share": float(np.mean(up_z.min(axis=1) < TIP_UP_Z))}
 
 
-def maze_walk(task, policy: ant_maze.WaypointPolicy, key: jax.Array,
-              steps: int) -> tuple[jax.Array, jax.Array]:
+def walk_to_goal(task, policy: ant_maze.WaypointPolicy, key: jax.Array,
+                 steps: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The policy (fields may be traced) sent from a `reset` start to its goal round the
-    wall (`reach=0`, no rests) for `steps` steps. Returns (mean geodesic distance to the goal
-    over the steps [] (m), tipped [] bool)."""
+    wall (`reach=0`, no rests) for `steps` steps. Returns, after each step, (straight
+    distance to the goal [T] (m), geodesic distance round the wall [T] (m), the torso's up
+    axis z [T])."""
     walker = dataclasses.replace(policy, reach=0.0, rest_probability=0.0)
     start = task.reset(key)
     carry_key, step_key = jax.random.split(jax.random.fold_in(key, 1))
@@ -176,12 +160,20 @@ def maze_walk(task, policy: ant_maze.WaypointPolicy, key: jax.Array,
         carry, action = walker(carry, k, state, t)
         state = task.dynamics(None, state, action)
         up_z = ant_maze._rotate(jnp.array([0.0, 0.0, 1.0]), state.x.rot[0])[2]
-        return (state, carry), (ant_maze.maze_distance(ant_maze.torso_xy(state),
-                                                       start.goal.position), up_z)
+        geodesic = ant_maze.maze_distance(ant_maze.torso_xy(state), start.goal.position)
+        return (state, carry), (task.distance(state, start.goal), geodesic, up_z)
 
-    _, (distance, up_z) = jax.lax.scan(step, (start.state, carry),
-                                       (jnp.arange(steps), jax.random.split(step_key, steps)))
-    return jnp.mean(distance), jnp.min(up_z) < TIP_UP_Z
+    _, outputs = jax.lax.scan(step, (start.state, carry),
+                              (jnp.arange(steps), jax.random.split(step_key, steps)))
+    return outputs
+
+
+def maze_walk(task, policy: ant_maze.WaypointPolicy, key: jax.Array,
+              steps: int) -> tuple[jax.Array, jax.Array]:
+    """`walk_to_goal`'s tuning score parts: (mean geodesic distance over the steps [] (m),
+    tipped [] bool)."""
+    _, geodesic, up_z = walk_to_goal(task, policy, key, steps)
+    return jnp.mean(geodesic), jnp.min(up_z) < TIP_UP_Z
 
 
 def tune(task, *, population: int = 48, pairs: int = 4, steps: int = 200,

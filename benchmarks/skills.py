@@ -12,7 +12,9 @@ skills (`PLANS`) toward each goal point, scored by the goal-space critic's steps
 act with the skill decoder, replanning every `REPLAN_EVERY` steps from the last plan
 (`hjepa plan --skills --goal-space steps`, `hjepa.evaluate.evaluate_skills`).
 
-Each row records success with a 95% Wilson interval, mean final distance, ms per step and
+Each row records success with a 95% Wilson interval (the torso within reach of the goal at the
+episode's end), the share of episodes within reach at some step and the median distance every
+100 steps (arriving and staying apart), mean final distance, ms per step and
 seconds per episode (amortised over the batched episodes), level-2 predictor calls per step,
 training times and provenance. Writes `benchmarks/results/skills_<split>_cpu.json` (rows of
 other tasks kept) and a `.md` beside it.
@@ -27,6 +29,8 @@ import json
 import os
 import sys
 import time
+
+import numpy as np
 
 from benchmarks.goal_space import GOAL_SPACE
 from benchmarks.goal_space import _row as goal_space_row
@@ -100,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
                                           gs_params, num_episodes=args.episodes,
                                           replan_every=replan_every)
     row = goal_space_row(method, result, seconds)
+    within = result.distances < task.success_threshold  # [E, T]
     row.update(predictor_calls_per_step=act.predictor_calls // replan_every,
-               skills_final_metrics=record["history"][-1])
+               skills_final_metrics=record["history"][-1],
+               reached_at_any_step=float(within.any(axis=1).mean()),
+               median_distance_by_step={str(t): float(np.median(result.distances[:, t - 1]))
+                                        for t in range(100, result.num_steps + 1, 100)})
     row["provenance"] = provenance.record(
         configs={"collect": spec.collect.to_dict(), "model": model_config.to_dict(),
                  "train": spec.train.to_dict(), "goal_space": dataclasses.asdict(gs_config),
@@ -128,19 +136,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def markdown(entries: list[dict]) -> str:
     """The results as a Markdown table, then one line of provenance per task."""
-    lines = ["| task | method | plan | success (95% CI) | final distance | predictor calls / "
-             "step | ms / step | s / episode | train s (model + goal space + skills) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | method | plan | success (95% CI) | within reach at some step | final "
+             "distance | predictor calls / step | ms / step | s / episode | train s (model + "
+             "goal space + skills) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for entry in entries:
         p, s = entry["plan"], entry["skills"]
         plan = (f"MPPI {p['num_samples']} x H{p['horizon']} skills of {s['chunk']} steps x "
                 f"{p['iterations']}, every {p['replan_every']} step(s)")
         for r in entry["rows"]:
             low, high = r["success_ci95"]
+            reached = ("-" if "reached_at_any_step" not in r
+                       else f"{100 * r['reached_at_any_step']:.1f}%")
             lines.append(
                 f"| {entry['task']} | {r['method']} | {plan} | "
                 f"{100 * r['success_rate']:.1f}% ({100 * low:.0f}-{100 * high:.0f}) of "
-                f"{r['episodes']} | {r['mean_final_distance']:.3f} | "
+                f"{r['episodes']} | {reached} | {r['mean_final_distance']:.3f} | "
                 f"{r['predictor_calls_per_step']:,} | {r['ms_per_step_amortised']:.2f} | "
                 f"{r['seconds_per_episode']:.1f} | {r['train_seconds']:.0f} + "
                 f"{r['goal_space_train_seconds']:.0f} + {r['skills_train_seconds']:.0f} |")
