@@ -188,7 +188,7 @@ def markdown(entries: list[dict], split: str) -> str:
     lines.append("")
     for entry in entries:
         p = entry["rows"][0]["provenance"]
-        commit = (p["commit"] or "?")[:7] + (" (dirty)" if p["dirty"] else "")
+        commit = provenance.commit_label(p)
         rounds = entry["distill"]["rounds"]
         lines.append(f"- {entry['task']}: distilled in {entry['distill']['seconds']:.0f} s "
                      f"({len(rounds)} rounds, {sum(r['labels'] for r in rounds)} planner "

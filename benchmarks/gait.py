@@ -63,6 +63,27 @@ TIP_UP_Z = 0.3  # an ant whose up axis falls below this z has tipped over
 ARRIVAL_STEPS = (100, 200, 300, 400, 500)
 
 
+def _walk_from(task, policy: ant_maze.WaypointPolicy, state, carry, key: jax.Array,
+               steps: int, measure):
+    """Steps the true physics with `policy` from `state` and `carry` for `steps` steps.
+    Returns (the last state, `measure(state)` after each step, stacked [T, ...])."""
+    def step(inner, inputs):
+        state, carry = inner
+        t, k = inputs
+        carry, action = policy(carry, k, state, t)
+        state = task.dynamics(None, state, action)
+        return (state, carry), measure(state)
+
+    (state, _), measured = jax.lax.scan(step, (state, carry),
+                                        (jnp.arange(steps), jax.random.split(key, steps)))
+    return state, measured
+
+
+def up_z(state) -> jax.Array:
+    """World z of the torso's up axis []."""
+    return ant_maze._rotate(jnp.array([0.0, 0.0, 1.0]), state.x.rot[0])[2]
+
+
 def walk(task: ant_maze.AntMaze, policy: ant_maze.WaypointPolicy, key: jax.Array,
          steps: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """One ant walking from a standing start at `FAR` along a random direction for `steps`
@@ -74,19 +95,10 @@ def walk(task: ant_maze.AntMaze, policy: ant_maze.WaypointPolicy, key: jax.Array
     yaw = jax.random.uniform(yaw_key, (), minval=-jnp.pi, maxval=jnp.pi)
     state = task.init_state(jnp.asarray(FAR), yaw)
     carry = policy.init(carry_key, state).replace(waypoint=jnp.asarray(FAR) + 1e3 * direction)
-
-    def step(inner, inputs):
-        state, carry = inner
-        t, k = inputs
-        carry, action = policy(carry, k, state, t)
-        state = task.dynamics(None, state, action)
-        return (state, carry), ant_maze._rotate(jnp.array([0.0, 0.0, 1.0]), state.x.rot[0])[2]
-
-    (state, _), up_z = jax.lax.scan(step, (state, carry),
-                                    (jnp.arange(steps), jax.random.split(step_key, steps)))
+    state, up = _walk_from(task, policy, state, carry, step_key, steps, up_z)
     moved = ant_maze.torso_xy(state) - jnp.asarray(FAR)
     across = jnp.abs(moved @ jnp.array([-direction[1], direction[0]]))
-    return moved @ direction, across, jnp.min(up_z) < TIP_UP_Z
+    return moved @ direction, across, jnp.min(up) < TIP_UP_Z
 
 
 def with_fields(policy: ant_maze.WaypointPolicy, values: jax.Array) -> ant_maze.WaypointPolicy:
@@ -135,12 +147,12 @@ def explore(task, policy, episodes: int, seed: int = 0) -> dict:
             if ch != "#"}
     visited = [len(set(zip(row[e].tolist(), col[e].tolist(), strict=True)) & free)
                for e in range(episodes)]
-    up_z = obs[..., 8]  # the torso's z axis, world z (see ant_maze.state_observation)
+    up = obs[..., 8]  # the torso's z axis, world z (see ant_maze.state_observation)
     return {"episodes": episodes, "steps": task.episode_length, "seed": seed,
             "max_from_start_m": float(from_start.max(axis=1).mean()),
             "net_m": float(from_start[:, -1].mean()),
             "cells_visited": float(np.mean(visited)),
-            "tipped_share": float(np.mean(up_z.min(axis=1) < TIP_UP_Z))}
+            "tipped_share": float(np.mean(up.min(axis=1) < TIP_UP_Z))}
 
 
 def walk_to_goal(task, policy: ant_maze.WaypointPolicy, key: jax.Array,
@@ -154,26 +166,19 @@ def walk_to_goal(task, policy: ant_maze.WaypointPolicy, key: jax.Array,
     carry_key, step_key = jax.random.split(jax.random.fold_in(key, 1))
     carry = walker.init(carry_key, start.state).replace(waypoint=start.goal.position)
 
-    def step(inner, inputs):
-        state, carry = inner
-        t, k = inputs
-        carry, action = walker(carry, k, state, t)
-        state = task.dynamics(None, state, action)
-        up_z = ant_maze._rotate(jnp.array([0.0, 0.0, 1.0]), state.x.rot[0])[2]
+    def measure(state):
         geodesic = ant_maze.maze_distance(ant_maze.torso_xy(state), start.goal.position)
-        return (state, carry), (task.distance(state, start.goal), geodesic, up_z)
+        return task.distance(state, start.goal), geodesic, up_z(state)
 
-    _, outputs = jax.lax.scan(step, (start.state, carry),
-                              (jnp.arange(steps), jax.random.split(step_key, steps)))
-    return outputs
+    return _walk_from(task, walker, start.state, carry, step_key, steps, measure)[1]
 
 
 def maze_walk(task, policy: ant_maze.WaypointPolicy, key: jax.Array,
               steps: int) -> tuple[jax.Array, jax.Array]:
     """`walk_to_goal`'s tuning score parts: (mean geodesic distance over the steps [] (m),
     tipped [] bool)."""
-    _, geodesic, up_z = walk_to_goal(task, policy, key, steps)
-    return jnp.mean(geodesic), jnp.min(up_z) < TIP_UP_Z
+    _, geodesic, up = walk_to_goal(task, policy, key, steps)
+    return jnp.mean(geodesic), jnp.min(up) < TIP_UP_Z
 
 
 def tune(task, *, population: int = 48, pairs: int = 4, steps: int = 200,
@@ -277,7 +282,7 @@ def markdown(results: dict) -> str:
                      f"{100 * g['within_at_end']:.0f}% | {e['max_from_start_m']:.1f} | "
                      f"{e['cells_visited']:.1f} |")
     p = results["provenance"]
-    commit = (p["commit"] or "?")[:7] + (" (dirty)" if p["dirty"] else "")
+    commit = provenance.commit_label(p)
     r = results["rows"][0]
     lines += ["", f"- speed over {r['speed']['directions']} directions x "
               f"{r['speed']['steps']} steps; to the goal on {r['to_goal']['episodes']} "

@@ -166,7 +166,7 @@ def markdown(entries: list[dict]) -> str:
     lines.append("")
     for entry in entries:
         p = entry["rows"][0]["provenance"]
-        commit = (p["commit"] or "?")[:7] + (" (dirty)" if p["dirty"] else "")
+        commit = provenance.commit_label(p)
         g = entry["goal_space"]
         lines.append(f"- {entry['task']}: goal-space model stride {g['stride']}, window "
                      f"{g['window']}, max steps {g['max_steps']:g}, {g['steps']} steps; "

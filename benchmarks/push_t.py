@@ -160,7 +160,7 @@ def markdown(entries: list[dict]) -> str:
         f"{name} {rate} ({source})" for name, rate, source in PUBLISHED) + ".", ""]
     for entry in entries:
         p = entry["rows"][0]["provenance"]
-        commit = (p["commit"] or "?")[:7] + (" (dirty)" if p["dirty"] else "")
+        commit = provenance.commit_label(p)
         planner = entry["planner"]
         options = planner["options"]
         lines.append(f"- {entry['obs']}: learned rows plan with MPPI {options['num_samples']} "

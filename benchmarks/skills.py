@@ -158,7 +158,7 @@ def markdown(entries: list[dict]) -> str:
     lines.append("")
     for entry in entries:
         p = entry["rows"][0]["provenance"]
-        commit = (p["commit"] or "?")[:7] + (" (dirty)" if p["dirty"] else "")
+        commit = provenance.commit_label(p)
         s = entry["skills"]
         lines.append(f"- {entry['task']}: skills of {s['chunk']} steps, size {s['macro_size']}, "
                      f"KL weight {s['kl_weight']:g}, {s['steps']} steps; measured at {commit}, "

@@ -17,7 +17,7 @@ import os
 import re
 import sys
 
-from hjepa import splits, stats, sysinfo
+from hjepa import provenance, splits, stats, sysinfo
 from hjepa.io import atomic_write_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,7 +71,7 @@ def pretrained_test_cpu() -> str:
              "|---|---|---|---|---|---|---|---|"]
     for r in data["rows"]:
         p = r["provenance"]
-        commit = (p["commit"] or "?")[:7] + (" (dirty)" if p["dirty"] else "")
+        commit = provenance.commit_label(p)
         lines.append(
             f"| `{r['name']}` | {r['task']} | {r['model']} | "
             f"{_rate(r['successes'], r['episodes'])} | {_earlier(r['name'])} | "
@@ -99,7 +99,7 @@ def demo_cpu() -> str:
     p = data["provenance"]
     phases = data["phases"]
     pairs = data["pairs"]
-    commit = (p["commit"] or "?")[:7] + (" (dirty)" if p["dirty"] else "")
+    commit = provenance.commit_label(p)
     lines.append("")
     lines.append(f"{pairs['split']} pairs (seed {pairs['seed']}); time: collect "
                  f"{phases['collect']:.0f} s, train {phases['train']:.0f} s, plan learned "
@@ -189,7 +189,7 @@ def latent_variable_test_cpu() -> str:
                      f"{r['predictor_calls_per_step']:,} |")
     d = data["model_diagnostics"]
     p = data["provenance"]
-    commit = (p["commit"] or "?")[:7] + (" (dirty)" if p["dirty"] else "")
+    commit = provenance.commit_label(p)
     lines.append("")
     prior, data_rate = (100 * d["prior_sample_predicts_fall_from_strip"],
                         100 * d["gust_rate_in_strip_data"])

@@ -72,3 +72,9 @@ def record(*, command: str | None = None, configs: dict[str, Any] | None = None,
         "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "hardware": sysinfo.hardware(),
     }
+
+
+def commit_label(record: dict) -> str:
+    """A results row's commit for a table line: the short hash of `record` (a `record()`
+    result), "?" outside a repository, with " (dirty)" when the tree had changes."""
+    return (record["commit"] or "?")[:7] + (" (dirty)" if record["dirty"] else "")

@@ -521,10 +521,8 @@ class WaypointPolicy:
                 raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
         if not isinstance(self.smoothing, (int, float)) or not 0.0 <= self.smoothing < 1.0:
             raise ValueError(f"smoothing: expected a number in [0, 1), got {self.smoothing!r}")
-        for name in ("lift_lead",):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not np.isfinite(value):
-                raise ValueError(f"{name}: expected a finite number, got {value!r}")
+        if not isinstance(self.lift_lead, (int, float)) or not np.isfinite(self.lift_lead):
+            raise ValueError(f"lift_lead: expected a finite number, got {self.lift_lead!r}")
         if not isinstance(self.rest_probability, (int, float)) \
                 or not 0.0 <= self.rest_probability <= 1.0:
             raise ValueError(f"rest_probability: expected a number in [0, 1], got "
